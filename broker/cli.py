@@ -6,10 +6,12 @@ code (2 for usage and configuration errors), never a traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib import metadata
 from pathlib import Path
 
+import trio
 import typer
 
 from broker.config import ConfigError, config_docs, load_config
@@ -25,6 +27,14 @@ config_app = typer.Typer(
     help="Check and document broker configuration files.", no_args_is_help=True
 )
 app.add_typer(config_app, name="config")
+broker_app = typer.Typer(help="Run a broker.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -77,6 +87,53 @@ def _usage_errors() -> tuple[type[Exception], ...]:
     return (*bases, click.ClickException)
 
 
+@broker_app.command("start")
+def broker_start(
+    config: Path = typer.Option(..., "--config", "-c", help="Broker TOML config file."),
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run one broker in the foreground until SIGTERM or Ctrl-C.
+
+    Example: trilog broker start --config config/broker.example.toml
+    """
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    try:
+        settings = load_config(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    setup_logging(log_level.upper())
+    from broker.server.broker import DataDirError, run_broker
+
+    try:
+        trio.run(run_broker, settings)
+    except DataDirError as exc:
+        fail(str(exc), 1)
+    except OSError as exc:
+        fail(f"cannot start broker {settings.broker.node_id}: {exc}", 1)
+
+
+@app.command()
+def dev(
+    brokers: int = typer.Option(
+        1, min=1, max=1, help="Number of brokers (one until the controller quorum lands)."
+    ),
+    data_dir: Path = typer.Option(Path("data/dev"), help="Where the brokers keep their data."),
+    base_port: int = typer.Option(
+        9092, min=1, max=65000, help="Broker i listens on base-port + i - 1."
+    ),
+) -> None:
+    """Start a local cluster of broker processes; Ctrl-C stops it.
+
+    Example: trilog dev --data-dir /tmp/trilog --base-port 19092
+    """
+    from broker.dev import run_dev
+
+    setup_logging()
+    code = trio.run(run_dev, brokers, data_dir, base_port, typer.echo)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point: usage errors become one line and exit code 2."""
     try:
@@ -92,3 +149,7 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
     sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()
