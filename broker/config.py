@@ -194,10 +194,64 @@ class LogSection:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicationSection:
+    replica_lag_time_max_ms: int = _key(
+        30000,
+        "replica.lag.time.max.ms",
+        "A follower not caught up for this long leaves the ISR.",
+        lo=1,
+        hi=LONG_MAX,
+    )
+    replica_fetch_max_bytes: int = _key(
+        1048576,
+        "replica.fetch.max.bytes",
+        "Bytes a follower asks for per partition in one Fetch.",
+        lo=1024,
+        hi=INT_MAX,
+    )
+    replica_fetch_response_max_bytes: int = _key(
+        10485760,
+        "replica.fetch.response.max.bytes",
+        "Bytes a follower asks for in one Fetch across partitions.",
+        lo=1024,
+        hi=INT_MAX,
+    )
+    replica_fetch_wait_max_ms: int = _key(
+        500,
+        "replica.fetch.wait.max.ms",
+        "How long the leader may hold a follower's Fetch waiting for data.",
+        lo=0,
+        hi=INT_MAX,
+    )
+    replica_fetch_backoff_ms: int = _key(
+        1000,
+        "replica.fetch.backoff.ms",
+        "Pause after a failed follower Fetch.",
+        lo=0,
+        hi=INT_MAX,
+    )
+    replication_throttle_bytes_per_s: int = _key(
+        -1,
+        "follower.replication.throttled.rate",
+        "Replication bytes per second this broker fetches; -1 is unlimited.",
+        lo=-1,
+        hi=LONG_MAX,
+    )
+    high_watermark_checkpoint_interval_ms: int = _key(
+        5000,
+        "replica.high.watermark.checkpoint.interval.ms",
+        "How often high watermarks are written to replication-offset-checkpoint.",
+        lo=100,
+        hi=LONG_MAX,
+    )
+
+
 SECTIONS: dict[str, type] = {
     "broker": BrokerSection,
     "network": NetworkSection,
     "log": LogSection,
+    "replication": ReplicationSection,
 }
 
 
@@ -215,6 +269,7 @@ class BrokerConfig:
     broker: BrokerSection = field(default_factory=BrokerSection)
     network: NetworkSection = field(default_factory=NetworkSection)
     log: LogSection = field(default_factory=LogSection)
+    replication: ReplicationSection = field(default_factory=ReplicationSection)
     source: str = "<defaults>"
     base_dir: str = "."
 

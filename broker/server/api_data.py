@@ -17,6 +17,7 @@ import trio
 from broker.log.log import OffsetOutOfRange
 from broker.replication.partition import Partition
 from broker.server.clock import now_ms
+from broker.server.waits import AcksWait
 from protocol.errors import ErrorCode
 from protocol.headers import RequestHeader
 from protocol.schema import Data
@@ -44,20 +45,22 @@ def _epoch_error(partition: Partition, current_leader_epoch: int) -> ErrorCode:
 # -- Produce ------------------------------------------------------------------------
 
 
-def produce(broker: Broker, header: RequestHeader, body: Data) -> dict[str, Any] | None:
-    error = ErrorCode.NONE
-    message = None
+def _request_error(header: RequestHeader, body: Data) -> tuple[ErrorCode, str | None]:
     if header.api_version < PRODUCE_MIN_VERSION:
-        error, message = ErrorCode.UNSUPPORTED_VERSION, "Produce v0-2 are not supported"
-    elif body.acks not in (-1, 0, 1):
-        error, message = (
-            ErrorCode.INVALID_REQUIRED_ACKS,
-            f"acks must be -1, 0 or 1, not {body.acks}",
-        )
-    elif body.get("transactional_id") is not None:
-        error, message = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "no transactions"
+        return ErrorCode.UNSUPPORTED_VERSION, "Produce v0-2 are not supported"
+    if body.acks not in (-1, 0, 1):
+        return ErrorCode.INVALID_REQUIRED_ACKS, f"acks must be -1, 0 or 1, not {body.acks}"
+    if body.get("transactional_id") is not None:
+        return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "no transactions"
+    return ErrorCode.NONE, None
+
+
+def produce(broker: Broker, header: RequestHeader, body: Data):
+    """Append now; with acks=all, answer once the high watermark passes every append."""
+    error, message = _request_error(header, body)
     now = now_ms()
     responses = []
+    waits: list[tuple[dict, AcksWait]] = []
     for topic in body.topic_data:
         partitions = []
         for data in topic.partition_data:
@@ -69,53 +72,67 @@ def produce(broker: Broker, header: RequestHeader, body: Data) -> dict[str, Any]
                     "error_message": message,
                 }
             else:
-                result = _produce_partition(broker, topic.name, data, body.acks, now)
+                result, wait = _produce_partition(broker, topic.name, data, body, now)
+                if wait is not None:
+                    waits.append((result, wait))
             partitions.append(result)
         responses.append({"name": topic.name, "partition_responses": partitions})
     if body.acks == 0 and not error:
         return None
-    return {"responses": responses}
+    response = {"responses": responses}
+    if not waits:
+        return response
+
+    async def replicated() -> dict[str, Any]:
+        for result, wait in waits:
+            await wait.done.wait()
+            if wait.error:
+                result.update(
+                    error_code=wait.error,
+                    base_offset=-1,
+                    error_message=f"{wait.error.name} while waiting for replication",
+                )
+        return response
+
+    return replicated
 
 
-def _produce_partition(broker: Broker, topic: str, data: Data, acks: int, now: int) -> dict:
+def _produce_partition(
+    broker: Broker, topic: str, data: Data, body: Data, now: int
+) -> tuple[dict, AcksWait | None]:
     partition = broker.replicas.get(topic, data.index)
     if partition is None:
-        return {
-            "index": data.index,
-            "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-            "base_offset": -1,
-        }
-    if acks == -1:
-        min_isr = int(
-            broker.metadata.image.topic(topic).configs.get(
-                "min.insync.replicas", broker.config.log.min_insync_replicas
-            )
+        code = (
+            ErrorCode.NOT_LEADER_OR_FOLLOWER
+            if broker.metadata.image.topic(topic)
+            else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         )
-        if min_isr > 1:
-            return {
-                "index": data.index,
-                "error_code": ErrorCode.NOT_ENOUGH_REPLICAS,
-                "base_offset": -1,
-                "error_message": f"ISR of 1 is below min.insync.replicas {min_isr}",
-            }
-    result = partition.append_as_leader(data.records, now)
-    if result.error:
-        log.info("produce to %s refused: %s %s", partition.name, result.error.name, result.message)
-    else:
-        broker.notify_append((topic, data.index))
-    return {
+        return {"index": data.index, "error_code": code, "base_offset": -1}, None
+    result = partition.append_as_leader(data.records, now, body.acks)
+    out = {
         "index": data.index,
         "error_code": result.error,
         "base_offset": result.base_offset,
         "log_start_offset": result.log_start_offset,
         "error_message": result.message,
     }
+    if result.error:
+        log.info("produce to %s refused: %s %s", partition.name, result.error.name, result.message)
+        return out, None
+    broker.notify_append((topic, data.index))
+    if body.acks != -1 or partition.high_watermark > result.last_offset:
+        return out, None
+    wait = broker.new_acks_wait()
+    partition.leader.add_waiter(wait.request_id, result.last_offset, now + body.timeout_ms)
+    return out, wait
 
 
 # -- Fetch --------------------------------------------------------------------------
 
 
 def fetch(broker: Broker, header: RequestHeader, body: Data):
+    """Consumers read up to the high watermark, followers up to the log end; both
+    may wait (never polling) until min_bytes or max_wait_ms."""
     response, total = _read_fetch(broker, body)
     if body.max_wait_ms <= 0 or total >= body.min_bytes or _has_errors(response):
         return response
@@ -127,7 +144,7 @@ def fetch(broker: Broker, header: RequestHeader, body: Data):
         while total < body.min_bytes:
             with trio.move_on_at(deadline) as timeout:
                 await _any_append(broker, keys)
-            response, total = _read_fetch(broker, body)
+            response, total = _read_fetch(broker, body, again=True)
             if timeout.cancelled_caught:
                 break
         return response
@@ -151,14 +168,16 @@ def _has_errors(response: dict[str, Any]) -> bool:
     return any(p["error_code"] for t in response["responses"] for p in t["partitions"])
 
 
-def _read_fetch(broker: Broker, body: Data) -> tuple[dict[str, Any], int]:
+def _read_fetch(broker: Broker, body: Data, *, again: bool = False) -> tuple[dict[str, Any], int]:
     remaining = body.get("max_bytes", 0x7FFFFFFF)
     total = 0
     responses = []
+    follower = body.get("replica_id", -1) >= 0
     for topic in body.topics:
         partitions = []
         for request in topic.partitions:
-            result, size = _read_partition(broker, topic.topic, request, remaining, total == 0)
+            reader = _read_for_follower if follower else _read_partition
+            result, size = reader(broker, topic.topic, request, remaining, total == 0, body, again)
             partitions.append(result)
             total += size
             remaining = max(0, remaining - size)
@@ -166,10 +185,8 @@ def _read_fetch(broker: Broker, body: Data) -> tuple[dict[str, Any], int]:
     return {"error_code": ErrorCode.NONE, "session_id": 0, "responses": responses}, total
 
 
-def _read_partition(
-    broker: Broker, topic: str, request: Data, remaining: int, first: bool
-) -> tuple[dict[str, Any], int]:
-    out = {
+def _empty_partition(request: Data) -> dict[str, Any]:
+    return {
         "partition_index": request.partition,
         "high_watermark": -1,
         "last_stable_offset": -1,
@@ -178,31 +195,92 @@ def _read_partition(
         "preferred_read_replica": -1,
         "aborted_transactions": None,
     }
+
+
+def _read_partition(
+    broker: Broker,
+    topic: str,
+    request: Data,
+    remaining: int,
+    first: bool,
+    body: Data,
+    again: bool,
+) -> tuple[dict[str, Any], int]:
+    """A consumer's read: up to the high watermark, on the leader or a follower."""
+    out = _empty_partition(request)
     partition = broker.replicas.get(topic, request.partition)
-    if partition is None:
-        out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    if partition is None or (partition.leader is None and partition.follower is None):
+        out["error_code"] = (
+            ErrorCode.NOT_LEADER_OR_FOLLOWER
+            if broker.metadata.image.topic(topic)
+            else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        )
         return out, 0
     error = _epoch_error(partition, request.get("current_leader_epoch", -1))
-    hw = partition.high_watermark
+    if not error and partition.leader is not None and body.get("rack_id") and not again:
+        preferred = broker.preferred_read_replica(partition, body.rack_id)
+        if preferred is not None:
+            out.update(
+                error_code=ErrorCode.NONE,
+                preferred_read_replica=preferred,
+                high_watermark=partition.high_watermark,
+                log_start_offset=partition.log.log_start_offset,
+            )
+            return out, 0
+    return _read_range(partition, request, out, error, remaining, first, partition.high_watermark)
+
+
+def _read_for_follower(
+    broker: Broker,
+    topic: str,
+    request: Data,
+    remaining: int,
+    first: bool,
+    body: Data,
+    again: bool,
+) -> tuple[dict[str, Any], int]:
+    """A follower's read: records its position (ISR, high watermark), then reads to the
+    log end."""
+    out = _empty_partition(request)
+    partition = broker.replicas.get(topic, request.partition)
+    if partition is None or partition.leader is None:
+        out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return out, 0
+    error = _epoch_error(partition, request.get("current_leader_epoch", -1))
+    if not error and not again:
+        now = now_ms()
+        if partition.on_follower_fetch(body.replica_id, request.fetch_offset, now):
+            broker.notify_append((topic, request.partition))  # consumers may read more
+            broker.complete(partition.leader.completions(now))
+    end = partition.log.log_end_offset
+    return _read_range(partition, request, out, error, remaining, first, end)
+
+
+def _read_range(
+    partition: Partition,
+    request: Data,
+    out: dict,
+    error: ErrorCode,
+    remaining: int,
+    first: bool,
+    upper: int,
+) -> tuple[dict[str, Any], int]:
     out.update(
-        high_watermark=hw,
-        last_stable_offset=hw,
+        high_watermark=partition.high_watermark,
+        last_stable_offset=partition.high_watermark,
         log_start_offset=partition.log.log_start_offset,
         error_code=error,
     )
     if error:
         return out, 0
     limit = min(request.partition_max_bytes, remaining)
-    if limit <= 0 and not first:
+    if (limit <= 0 and not first) or request.fetch_offset == upper:
         out["records"] = b""
+        if request.fetch_offset > partition.log.log_end_offset:
+            out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
         return out, 0
     try:
-        if request.fetch_offset == hw:
-            data = b""
-        else:
-            data = partition.log.read(
-                request.fetch_offset, limit, max_offset=hw, min_one=first
-            ).data
+        data = partition.log.read(request.fetch_offset, limit, max_offset=upper, min_one=first).data
     except OffsetOutOfRange:
         out["error_code"] = ErrorCode.OFFSET_OUT_OF_RANGE
         return out, 0

@@ -8,6 +8,7 @@ then flush logs and write checkpoints.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import signal
@@ -19,6 +20,8 @@ import trio
 from broker.config import BrokerConfig
 from broker.controller.records import MetadataRecord
 from broker.log.log_config import LogConfig
+from broker.replication.leader import Completion
+from broker.replication.partition import Partition
 from broker.server import api_admin, api_data
 from broker.server.clock import now_ms
 from broker.server.connection import ConnectionLimits
@@ -26,11 +29,13 @@ from broker.server.dispatch import RequestDispatcher
 from broker.server.listener import ConnectionTracker, serve_listener
 from broker.server.metadata_store import MetadataStore
 from broker.server.replica_manager import ReplicaManager
+from broker.server.waits import AcksWait
 from protocol.api import ApiKey
 
 log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL_S = 1.0
+REPLICATION_TICK_S = 0.05
 
 
 class DataDirError(RuntimeError):
@@ -64,9 +69,17 @@ class Broker:
         self.rng = random.Random()
         self.log_defaults = LogConfig.from_section(config.log)
         self.metadata = MetadataStore(self.data_dir, now_ms())
-        self.replicas = ReplicaManager(self.node_id, self.data_dir, self.log_defaults)
+        self.replicas = ReplicaManager(
+            self.node_id,
+            self.data_dir,
+            self.log_defaults,
+            min_insync_replicas=config.log.min_insync_replicas,
+            lag_time_max_ms=config.replication.replica_lag_time_max_ms,
+        )
         self.replicas.sync_with(self.metadata.image, now_ms())
         self.appended: dict[tuple[str, int], trio.Event] = {}
+        self.acks_waits: dict[int, AcksWait] = {}
+        self._request_ids = itertools.count(1)
         self.producer_ids_handed_out = self.metadata.image.next_producer_id
         advertised = config.advertised_listeners[0]
         self.advertised = (advertised.host, advertised.port)
@@ -78,7 +91,39 @@ class Broker:
     def commit(self, records: list[MetadataRecord]) -> None:
         """Make metadata records durable, apply them, and follow them with the replicas."""
         self.metadata.commit(records, now_ms())
-        self.replicas.sync_with(self.metadata.image, now_ms())
+        self.complete(self.replicas.sync_with(self.metadata.image, now_ms()))
+
+    def new_acks_wait(self) -> AcksWait:
+        wait = AcksWait(next(self._request_ids))
+        self.acks_waits[wait.request_id] = wait
+        return wait
+
+    def complete(self, completions: list[Completion]) -> None:
+        """Release acks=all produces a replication core has decided about."""
+        for completion in completions:
+            wait = self.acks_waits.pop(completion.request_id, None)
+            if wait is not None:
+                wait.finish(completion.error)
+
+    def preferred_read_replica(self, partition: Partition, rack: str) -> int | None:
+        """KIP-392: an in-sync replica in the consumer's rack, if the leader is not."""
+        if rack == self.config.broker.rack:
+            return None
+        for replica in sorted(partition.leader.isr):
+            if replica != self.node_id and self.rack_of(replica) == rack:
+                return replica
+        return None
+
+    def rack_of(self, broker_id: int) -> str | None:
+        return self.config.broker.rack or None if broker_id == self.node_id else None
+
+    def tick_replication(self, now: int) -> None:
+        """Time-based replication work: acks timeouts, ISR shrink proposals."""
+        for partition in self.replicas.partitions.values():
+            if partition.leader is not None and (
+                partition.leader.waiters or len(partition.leader.replicas) > 1
+            ):
+                self.complete(partition.leader.completions(now))
 
     def notify_append(self, key: tuple[str, int]) -> None:
         """Wake fetches waiting for data on this partition."""
@@ -115,10 +160,18 @@ class Broker:
         self.metadata.close()
 
 
+async def _tick_replication(broker: Broker) -> None:
+    while True:
+        await trio.sleep(REPLICATION_TICK_S)
+        broker.tick_replication(now_ms())
+
+
 async def _maintain(broker: Broker) -> None:
-    """Roll and flush every second; retention every log.retention_check_interval_ms."""
+    """Roll and flush every second; retention and high-watermark checkpoints when due."""
     interval_ms = broker.config.log.retention_check_interval_ms
+    hw_interval_ms = broker.config.replication.high_watermark_checkpoint_interval_ms
     next_retention_ms = now_ms() + interval_ms
+    next_hw_ms = now_ms() + hw_interval_ms
     while True:
         await trio.sleep(MAINTENANCE_INTERVAL_S)
         now = now_ms()
@@ -126,6 +179,9 @@ async def _maintain(broker: Broker) -> None:
         if due:
             next_retention_ms = now + interval_ms
         broker.replicas.maintain(now, retention=due)
+        if now >= next_hw_ms:
+            next_hw_ms = now + hw_interval_ms
+            broker.replicas.checkpoint_high_watermarks()
 
 
 async def run_broker(
@@ -178,6 +234,7 @@ async def _serve(broker: Broker, signals, task_status: trio.TaskStatus) -> None:
                 )
                 bound += [s.socket.getsockname()[:2] for s in sockets]
             services.start_soon(_maintain, broker)
+            services.start_soon(_tick_replication, broker)
             log.info(
                 "broker %d serving on %s, data %s, %d partitions, cluster %s",
                 broker.node_id,

@@ -17,15 +17,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from broker.controller.image import MetadataImage, TopicImage
+from broker.log.checkpoints import CorruptCheckpointError, OffsetCheckpointFile
 from broker.log.log import Log
 from broker.log.log_config import LogConfig
-from broker.replication.partition import Partition
+from broker.replication.leader import Completion
+from broker.replication.partition import Assignment, Partition
 from broker.replication.producer_state import ProducerStateManager
 from protocol.batch import HEADER_SIZE, parse_header
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FILE = "producer-state.snapshot"
+HW_CHECKPOINT = "replication-offset-checkpoint"
 SCAN_READ_BYTES = 4 * 1024 * 1024
 
 _TOPIC_CONFIG_FIELDS = {
@@ -48,61 +51,102 @@ def topic_log_config(defaults: LogConfig, overrides: dict[str, str]) -> LogConfi
 
 
 class ReplicaManager:
-    def __init__(self, node_id: int, data_dir: Path, defaults: LogConfig) -> None:
+    """Partitions hosted here, kept in step with the metadata image."""
+
+    def __init__(
+        self,
+        node_id: int,
+        data_dir: Path,
+        defaults: LogConfig,
+        *,
+        min_insync_replicas: int,
+        lag_time_max_ms: int,
+    ) -> None:
         self.node_id = node_id
         self.data_dir = data_dir
         self.defaults = defaults
+        self.min_insync_replicas = min_insync_replicas
+        self.lag_time_max_ms = lag_time_max_ms
         self.partitions: dict[tuple[str, int], Partition] = {}
+        self._hw_checkpoint = OffsetCheckpointFile(data_dir / HW_CHECKPOINT)
+        try:
+            self._saved_hw = self._hw_checkpoint.read()
+        except CorruptCheckpointError as exc:
+            log.warning("%s; high watermarks start from 0", exc)
+            self._saved_hw = {}
 
     def get(self, topic: str, index: int) -> Partition | None:
         return self.partitions.get((topic, index))
 
-    def sync_with(self, image: MetadataImage, now_ms: int) -> None:
-        """Open partitions the image gives this broker; drop those it no longer lists."""
+    def sync_with(self, image: MetadataImage, now_ms: int) -> list[Completion]:
+        """Open partitions the image gives this broker, apply their roles, drop the rest.
+
+        Returns acks=all produces failed because this broker stopped leading.
+        """
         wanted: set[tuple[str, int]] = set()
+        failed: list[Completion] = []
         for topic in image.topics.values():
             for index, state in topic.partitions.items():
                 if self.node_id not in state.replicas:
                     continue
-                wanted.add((topic.name, index))
-                partition = self.partitions.get((topic.name, index))
-                if partition is None:
-                    self._open(topic, index, now_ms)
-                else:
-                    partition.leader_epoch = state.leader_epoch
+                key = (topic.name, index)
+                wanted.add(key)
+                partition = self.partitions.get(key) or self._open(topic, index, now_ms)
+                partition.min_insync_replicas = int(
+                    topic.configs.get("min.insync.replicas", self.min_insync_replicas)
+                )
+                assignment = Assignment(
+                    state.leader,
+                    state.leader_epoch,
+                    state.partition_epoch,
+                    tuple(state.replicas),
+                    tuple(state.isr),
+                )
+                failed += partition.become(assignment, now_ms)
         for key in [k for k in self.partitions if k not in wanted]:
-            self._delete(key)
+            failed += self._delete(key)
+        return failed
 
-    def _open(self, topic: TopicImage, index: int, now_ms: int) -> None:
+    def _open(self, topic: TopicImage, index: int, now_ms: int) -> Partition:
         config = topic_log_config(self.defaults, topic.configs)
         directory = self.data_dir / f"{topic.name}-{index}"
         log_ = Log(directory, config, now_ms=now_ms)
         producers = ProducerStateManager()
         _restore_producer_state(log_, producers, directory)
-        state = topic.partitions[index]
-        self.partitions[(topic.name, index)] = Partition(
+        partition = Partition(
             topic.name,
             index,
             log_,
-            state.leader_epoch,
             producers,
+            node_id=self.node_id,
             max_message_bytes=config.max_message_bytes,
+            min_insync_replicas=self.min_insync_replicas,
+            lag_time_max_ms=self.lag_time_max_ms,
+            high_watermark=self._saved_hw.get((topic.name, index), 0),
         )
+        self.partitions[(topic.name, index)] = partition
         log.info(
-            "partition %s-%d open: log start %d, log end %d, leader epoch %d, %d producers",
+            "partition %s-%d open: log start %d, log end %d, high watermark %d, %d producers",
             topic.name,
             index,
             log_.log_start_offset,
             log_.log_end_offset,
-            state.leader_epoch,
+            partition.high_watermark,
             len(producers),
         )
+        return partition
 
-    def _delete(self, key: tuple[str, int]) -> None:
+    def checkpoint_high_watermarks(self) -> None:
+        """Write replication-offset-checkpoint (Kafka's file of high watermarks)."""
+        self._hw_checkpoint.write({k: p.high_watermark for k, p in self.partitions.items()})
+
+    def _delete(self, key: tuple[str, int]) -> list[Completion]:
         partition = self.partitions.pop(key)
+        failed = partition.leader.resign() if partition.leader is not None else []
         partition.log.close()
         shutil.rmtree(partition.log.dir, ignore_errors=True)
         log.info("partition %s deleted", partition.name)
+        return failed
 
     def maintain(self, now_ms: int, *, retention: bool) -> None:
         """Periodic log work: time-based roll and flush policy; retention when due."""
@@ -124,6 +168,8 @@ class ReplicaManager:
         for partition in self.partitions.values():
             partition.log.flush()
             _write_snapshot(partition)
+        self.checkpoint_high_watermarks()
+        for partition in self.partitions.values():
             partition.log.close()
         self.partitions.clear()
 
