@@ -14,6 +14,7 @@ from pathlib import Path
 import trio
 import typer
 
+from broker.cli_clients import register as register_client_commands
 from broker.config import ConfigError, config_docs, load_config
 
 app = typer.Typer(
@@ -132,6 +133,9 @@ def dev(
     setup_logging()
     code = trio.run(run_dev, brokers, data_dir, base_port, typer.echo)
     raise typer.Exit(code)
+
+
+register_client_commands(app)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ within what trilog's own schemas declare.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -140,21 +141,34 @@ class BrokerConnection:
 
 @asynccontextmanager
 async def connect(
-    host: str, port: int, *, client_id: str = CLIENT_ID
+    host: str, port: int, *, client_id: str = CLIENT_ID, timeout_s: float | None = None
 ) -> AsyncIterator[BrokerConnection]:
-    """Open a connection, negotiate versions, and close it on exit."""
-    try:
-        stream = await trio.open_tcp_stream(host, port)
-    except OSError as exc:
-        raise KafkaClientError(f"cannot connect to {host}:{port}: {exc}") from None
-    connection = BrokerConnection(stream, f"{host}:{port}", client_id)
-    async with stream, trio.open_nursery() as nursery:
-        nursery.start_soon(connection._read_responses)
-        await connection._negotiate()
+    """Open a connection, negotiate versions, and close it on exit.
+
+    timeout_s bounds connecting and negotiating (a stopped broker still accepts
+    TCP connections). An exception from the body comes out as itself, not
+    wrapped in the ExceptionGroup of the reader task's nursery.
+    """
+    with trio.fail_after(timeout_s) if timeout_s else contextlib.nullcontext():
         try:
-            yield connection
-        finally:
-            nursery.cancel_scope.cancel()
+            stream = await trio.open_tcp_stream(host, port)
+        except OSError as exc:
+            raise KafkaClientError(f"cannot connect to {host}:{port}: {exc}") from None
+    connection = BrokerConnection(stream, f"{host}:{port}", client_id)
+    try:
+        async with stream, trio.open_nursery() as nursery:
+            nursery.start_soon(connection._read_responses)
+            with trio.fail_after(timeout_s) if timeout_s else contextlib.nullcontext():
+                await connection._negotiate()
+            try:
+                yield connection
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        inner = single_exception(group)
+        if inner is group:
+            raise
+        raise inner from None
 
 
 def parse_bootstrap(bootstrap: str) -> list[tuple[str, int]]:

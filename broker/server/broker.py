@@ -233,6 +233,8 @@ async def _serve(broker: Broker, signals, task_status: trio.TaskStatus) -> None:
                     connections,
                 )
                 bound += [s.socket.getsockname()[:2] for s in sockets]
+            if not broker.config.network.advertised_listeners and broker.advertised[1] == 0:
+                broker.advertised = bound[0]  # port 0: tell clients the port we got
             services.start_soon(_maintain, broker)
             services.start_soon(_tick_replication, broker)
             log.info(
