@@ -1,0 +1,1 @@
+"""Deterministic simulation: one seed drives a whole cluster on a virtual clock."""
