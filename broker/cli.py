@@ -15,6 +15,7 @@ import trio
 import typer
 
 from broker.cli_clients import register as register_client_commands
+from broker.cli_ops import register as register_ops_commands
 from broker.config import ConfigError, config_docs, load_config
 
 app = typer.Typer(
@@ -117,11 +118,14 @@ def broker_start(
 @app.command()
 def dev(
     brokers: int = typer.Option(
-        1, min=1, max=1, help="Number of brokers (one until the controller quorum lands)."
+        3, min=1, max=9, help="Number of brokers; each is also a controller quorum voter."
     ),
     data_dir: Path = typer.Option(Path("data/dev"), help="Where the brokers keep their data."),
     base_port: int = typer.Option(
-        9092, min=1, max=65000, help="Broker i listens on base-port + i - 1."
+        9092,
+        min=1,
+        max=65000,
+        help="Broker i serves clients on base-port + i - 1 and the quorum on base-port + 99 + i.",
     ),
 ) -> None:
     """Start a local cluster of broker processes; Ctrl-C stops it.
@@ -136,6 +140,7 @@ def dev(
 
 
 register_client_commands(app)
+register_ops_commands(app)
 
 
 def main() -> None:

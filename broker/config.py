@@ -247,11 +247,102 @@ class ReplicationSection:
     )
 
 
+PROCESS_ROLES = ("broker,controller", "broker", "controller")
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSection:
+    process_roles: str = _key(
+        "broker,controller",
+        "process.roles",
+        "What this process is: a broker, a controller quorum voter, or both (combined).",
+        choices=PROCESS_ROLES,
+    )
+    quorum_voters: str = _key(
+        "",
+        "controller.quorum.voters",
+        "The controller quorum, id@host:port,...; empty means this node alone is its own "
+        "quorum (a standalone broker: no controller listener is opened).",
+    )
+    quorum_learners: str = _key(
+        "",
+        "(none: KRaft brokers observe by fetching)",
+        "Broker-only nodes that receive the metadata log without voting, id@host:port,...; "
+        "every node lists the same learners.",
+    )
+    listener: str = _key(
+        "127.0.0.1:9093",
+        "listeners (CONTROLLER://...)",
+        "host:port where this node listens for the quorum and for brokers' controller requests.",
+    )
+    election_timeout_ms: int = _key(
+        1000,
+        "controller.quorum.election.timeout.ms",
+        "A voter that hears no leader for a random time in [this, 2 x this) runs for leader.",
+        lo=10,
+        hi=600000,
+    )
+    quorum_heartbeat_interval_ms: int = _key(
+        200,
+        "(none: KRaft followers fetch instead)",
+        "How often the quorum leader contacts its followers; below election_timeout_ms.",
+        lo=1,
+        hi=600000,
+    )
+    broker_session_timeout_ms: int = _key(
+        9000,
+        "broker.session.timeout.ms",
+        "A broker whose heartbeats stop for this long is fenced and loses its leaderships.",
+        lo=10,
+        hi=3600000,
+    )
+    broker_heartbeat_interval_ms: int = _key(
+        2000,
+        "broker.heartbeat.interval.ms",
+        "How often a broker heartbeats to the active controller.",
+        lo=1,
+        hi=3600000,
+    )
+    unclean_leader_election_enable: bool = _key(
+        False,
+        "unclean.leader.election.enable",
+        "Let a replica outside the ISR lead an offline partition (data may be lost).",
+    )
+    auto_leader_rebalance_enable: bool = _key(
+        True,
+        "auto.leader.rebalance.enable",
+        "Move leadership back to preferred replicas when a broker is too imbalanced.",
+    )
+    leader_imbalance_per_broker_percentage: int = _key(
+        10,
+        "leader.imbalance.per.broker.percentage",
+        "Imbalance that triggers an automatic preferred-leader election.",
+        lo=0,
+        hi=100,
+    )
+    leader_imbalance_check_interval_ms: int = _key(
+        300000,
+        "leader.imbalance.check.interval.seconds (x1000)",
+        "How often imbalance is checked.",
+        lo=1,
+        hi=LONG_MAX,
+    )
+    snapshot_entries: int = _key(
+        1000,
+        "metadata.log.max.record.bytes.between.snapshots (in entries here)",
+        "Metadata log entries applied between snapshots of the image.",
+        lo=1,
+        hi=INT_MAX,
+        why="counted in entries: our entries are whole commands, not Kafka's records.",
+    )
+
+
 SECTIONS: dict[str, type] = {
     "broker": BrokerSection,
     "network": NetworkSection,
     "log": LogSection,
     "replication": ReplicationSection,
+    "controller": ControllerSection,
 }
 
 
@@ -270,6 +361,7 @@ class BrokerConfig:
     network: NetworkSection = field(default_factory=NetworkSection)
     log: LogSection = field(default_factory=LogSection)
     replication: ReplicationSection = field(default_factory=ReplicationSection)
+    controller: ControllerSection = field(default_factory=ControllerSection)
     source: str = "<defaults>"
     base_dir: str = "."
 
@@ -280,6 +372,32 @@ class BrokerConfig:
     @property
     def listeners(self) -> list[Listener]:
         return parse_listeners(self.network.listeners, "network.listeners")
+
+    @property
+    def voters(self) -> dict[int, tuple[str, int]]:
+        """The controller quorum: node id -> (host, port) of its controller listener."""
+        raw = self.controller.quorum_voters
+        if not raw:
+            return {
+                self.broker.node_id: parse_host_port(
+                    self.controller.listener, "controller.listener"
+                )
+            }
+        return parse_voters(raw)
+
+    @property
+    def learners(self) -> dict[int, tuple[str, int]]:
+        """Quorum learners (broker-only nodes): node id -> controller listener."""
+        raw = self.controller.quorum_learners
+        return parse_voters(raw, "controller.quorum_learners") if raw else {}
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.controller.process_roles
+
+    @property
+    def is_broker(self) -> bool:
+        return "broker" in self.controller.process_roles
 
     @property
     def advertised_listeners(self) -> list[Listener]:
@@ -301,6 +419,28 @@ def parse_listeners(raw: str, key: str) -> list[Listener]:
     if not out:
         raise ValueError(f"{key}: at least one listener is required")
     return out
+
+
+def parse_host_port(raw: str, key: str) -> tuple[str, int]:
+    host, colon, port = raw.strip().rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{key}: '{raw}' is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def parse_voters(raw: str, key: str = "controller.quorum_voters") -> dict[int, tuple[str, int]]:
+    """'1@host:port,2@host:port' -> {1: (host, port), ...}."""
+    voters: dict[int, tuple[str, int]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        node, at, address = item.partition("@")
+        if not at or not node.isdigit():
+            raise ValueError(f"{key}: '{item}' is not ID@HOST:PORT")
+        if int(node) in voters:
+            raise ValueError(f"{key}: node {node} named twice")
+        voters[int(node)] = parse_host_port(address, key)
+    if not voters:
+        raise ValueError(f"{key}: no nodes")
+    return voters
 
 
 def _check_value(section: str, f: dataclasses.Field, value: Any) -> str | None:
@@ -355,8 +495,36 @@ def _check_cross_field(config: BrokerConfig) -> None:
     try:
         config.listeners  # noqa: B018 - parsed for validation
         config.advertised_listeners  # noqa: B018
+        voters = config.voters
+        learners = config.learners
+        parse_host_port(config.controller.listener, "controller.listener")
     except ValueError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
+    ctl = config.controller
+    node = config.broker.node_id
+    if voters.keys() & learners.keys():
+        raise ConfigError(f"{config.source}: a node is both a quorum voter and a learner")
+    if not config.is_controller and ctl.quorum_voters and node not in learners:
+        raise ConfigError(
+            f"{config.source}: broker-only node {node} must be in controller.quorum_learners"
+        )
+    if not config.is_broker and node in learners:
+        raise ConfigError(f"{config.source}: a controller-only node cannot be a learner")
+    if config.is_controller and config.broker.node_id not in voters:
+        raise ConfigError(
+            f"{config.source}: broker.node_id {config.broker.node_id} is a controller "
+            f"(process_roles = {ctl.process_roles!r}) but not in controller.quorum_voters"
+        )
+    if ctl.quorum_heartbeat_interval_ms >= ctl.election_timeout_ms:
+        raise ConfigError(
+            f"{config.source}: controller.quorum_heartbeat_interval_ms must be below "
+            f"controller.election_timeout_ms"
+        )
+    if ctl.broker_heartbeat_interval_ms >= ctl.broker_session_timeout_ms:
+        raise ConfigError(
+            f"{config.source}: controller.broker_heartbeat_interval_ms must be below "
+            f"controller.broker_session_timeout_ms"
+        )
     if config.log.message_bytes_max > config.network.request_bytes_max:
         raise ConfigError(
             f"{config.source}: log.message_bytes_max ({config.log.message_bytes_max}) "

@@ -1,6 +1,9 @@
 """`trilog dev`: the embedded default, a local cluster of broker processes.
 
-Broker i listens on 127.0.0.1:(base_port + i - 1), keeps its data under
+Broker i listens for clients on 127.0.0.1:(base_port + i - 1) and for the
+controller quorum on 127.0.0.1:(base_port + 100 + i - 1); every broker is
+also a quorum voter (combined mode, as a small Kafka KRaft cluster). It keeps
+its data under
 DIR/broker-<i>/, its effective config in DIR/broker-<i>/broker.toml (so
 `trilog broker start --config` restarts it alone) and its process id in
 DIR/broker-<i>/broker.pid. Ctrl-C or SIGTERM stops every broker with SIGTERM
@@ -25,13 +28,38 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT_S = 30
 
 
-def broker_config(data_dir: Path, node_id: int, base_port: int) -> BrokerConfig:
+CONTROLLER_PORT_OFFSET = 100
+DEV_CONTROLLER = {
+    # Fast failure detection for a local cluster (Kafka: 9 s session, 1 s election):
+    # a dead leader is replaced in about two seconds. The price is more heartbeat
+    # traffic, which loopback does not mind.
+    "election_timeout_ms": 400,
+    "quorum_heartbeat_interval_ms": 80,
+    "broker_session_timeout_ms": 1500,
+    "broker_heartbeat_interval_ms": 250,
+}
+
+
+def broker_config(data_dir: Path, node_id: int, base_port: int, brokers: int) -> BrokerConfig:
+    """Broker node_id's effective config in a dev cluster of `brokers` nodes."""
     base = BrokerConfig()
     home = (data_dir / f"broker-{node_id}").resolve()
+    quorum_port = base_port + CONTROLLER_PORT_OFFSET
+    voters = ",".join(f"{i}@127.0.0.1:{quorum_port + i - 1}" for i in range(1, brokers + 1))
+    factor = min(3, brokers)
     return replace(
         base,
         broker=replace(base.broker, node_id=node_id, data_dir=str(home)),
         network=replace(base.network, listeners=f"PLAINTEXT://127.0.0.1:{base_port + node_id - 1}"),
+        log=replace(
+            base.log, default_replication_factor=factor, min_insync_replicas=min(2, factor)
+        ),
+        controller=replace(
+            base.controller,
+            quorum_voters=voters,
+            listener=f"127.0.0.1:{quorum_port + node_id - 1}",
+            **DEV_CONTROLLER,
+        ),
         source=str(home / "broker.toml"),
         base_dir=str(home),
     )
@@ -52,7 +80,7 @@ async def run_dev(brokers: int, data_dir: Path, base_port: int, echo) -> int:
         async with trio.open_nursery() as nursery:
             all_dead = trio.Event()
             for node_id in range(1, brokers + 1):
-                config = broker_config(data_dir, node_id, base_port)
+                config = broker_config(data_dir, node_id, base_port, brokers)
                 path = write_broker_files(config)
                 proc = await trio.lowlevel.open_process(
                     [sys.executable, "-m", "broker.cli", "broker", "start", "--config", str(path)],

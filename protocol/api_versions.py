@@ -29,10 +29,6 @@ SERVED: dict[int, tuple[int, int]] = {
     ApiKey.DESCRIBE_CONFIGS: (1, 3),
     ApiKey.INIT_PRODUCER_ID: (0, 1),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (2, 3),
-}
-"""API key -> (min, max) version the broker implements and advertises."""
-
-PLANNED: dict[int, tuple[int, int]] = {
     ApiKey.FIND_COORDINATOR: (0, 2),
     ApiKey.JOIN_GROUP: (0, 5),
     ApiKey.SYNC_GROUP: (0, 3),
@@ -43,10 +39,15 @@ PLANNED: dict[int, tuple[int, int]] = {
     ApiKey.LIST_GROUPS: (0, 2),
     ApiKey.DESCRIBE_GROUPS: (0, 4),
     ApiKey.DELETE_GROUPS: (0, 1),
-    ApiKey.ELECT_LEADERS: (0, 1),
+    ApiKey.ELECT_LEADERS: (0, 2),
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: (0, 0),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: (0, 0),
+    ApiKey.DESCRIBE_QUORUM: (0, 2),
+    ApiKey.DESCRIBE_CLUSTER: (0, 2),
 }
+"""API key -> (min, max) version the broker implements and advertises."""
+
+PLANNED: dict[int, tuple[int, int]] = {}
 """Declared, not yet served: the ranges these APIs will be served at."""
 
 

@@ -26,6 +26,8 @@ class _NeedData:
 
 
 NEED_DATA: Final = _NeedData()
+LARGE_FRAME_BYTES = 64 * 1024
+"""Frames at least this big are received into a buffer of their own."""
 """Returned by ``FrameDecoder.next_frame`` until a whole frame has arrived."""
 
 
@@ -48,11 +50,13 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._start = 0  # bytes at the front of _buffer already handed out
         self._body_bytes: int | None = None  # size of the frame being received
+        self._large: bytearray | None = None  # a big frame's own buffer, filled in place
+        self._filled = 0
 
     @property
     def buffered_bytes(self) -> int:
         """Bytes received but not yet returned as frames."""
-        return len(self._buffer) - self._start
+        return len(self._buffer) - self._start + self._filled
 
     def receive_data(self, data: bytes) -> None:
         """Append bytes read from the peer. Raises FrameTooLargeError on a bad prefix.
@@ -63,24 +67,54 @@ class FrameDecoder:
         """
         if self._frame_ready():
             raise RuntimeError("receive_data called while a whole frame is waiting")
+        if self._large is not None:
+            view = memoryview(data)
+            take = min(len(view), len(self._large) - self._filled)
+            self._large[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            self._buffer += view[take:]
+            return
         self._buffer += data
-        self._check_prefix()
+        if self._check_prefix() and self._body_bytes >= LARGE_FRAME_BYTES:
+            self._start_large_frame()
 
-    def next_frame(self) -> bytes | _NeedData:
+    def _start_large_frame(self) -> None:
+        """Give a big frame a buffer of its own: one copy of its bytes, not three."""
+        body_start = self._start + SIZE_PREFIX_BYTES
+        have = min(len(self._buffer) - body_start, self._body_bytes)
+        self._large = bytearray(self._body_bytes)
+        self._large[:have] = memoryview(self._buffer)[body_start : body_start + have]
+        self._filled = have
+        del self._buffer[: body_start + have]
+        self._start = 0
+
+    def next_frame(self) -> bytes | bytearray | _NeedData:
         """The next whole frame's payload, or NEED_DATA."""
+        if self._large is not None:
+            if self._filled < len(self._large):
+                return NEED_DATA
+            frame, self._large, self._filled = self._large, None, 0
+            self._body_bytes = None
+            if self._check_prefix() and self._body_bytes >= LARGE_FRAME_BYTES:
+                self._start_large_frame()
+            return frame
         if self._body_bytes is None and not self._check_prefix():
             return NEED_DATA
         end = self._start + SIZE_PREFIX_BYTES + self._body_bytes
         if len(self._buffer) < end:
             return NEED_DATA
-        frame = bytes(self._buffer[self._start + SIZE_PREFIX_BYTES : end])
+        with memoryview(self._buffer) as view:  # one copy; released before any resize
+            frame = bytes(view[self._start + SIZE_PREFIX_BYTES : end])
         self._start = end
         self._body_bytes = None
         self._compact()
-        self._check_prefix()
+        if self._check_prefix() and self._body_bytes >= LARGE_FRAME_BYTES:
+            self._start_large_frame()
         return frame
 
     def _frame_ready(self) -> bool:
+        if self._large is not None:
+            return self._filled == len(self._large)
         if not self._check_prefix():
             return False
         return len(self._buffer) - self._start >= SIZE_PREFIX_BYTES + self._body_bytes

@@ -92,14 +92,14 @@ class Sessions:
         session.metadata_offset = max(session.metadata_offset, metadata_offset)
         return session
 
-    def grant_grace(self, image: MetadataImage, now_ms: int) -> None:
-        """A new active controller: every registered broker starts a full session now."""
-        self._by_id = {broker_id: Session(now_ms) for broker_id in image.brokers}
-        log.info(
-            "controller activated: %d brokers get %d ms of grace",
-            len(self._by_id),
-            self.session_timeout_ms,
-        )
+    def grant_grace(self, image: MetadataImage, now_ms: int, grace_ms: int | None = None) -> None:
+        """A new active controller: every registered broker must be heard from within
+        grace_ms (default: a full session) or it is fenced."""
+        grace = self.session_timeout_ms if grace_ms is None else grace_ms
+        assert 0 < grace <= self.session_timeout_ms
+        start = now_ms - (self.session_timeout_ms - grace)
+        self._by_id = {broker_id: Session(start) for broker_id in image.brokers}
+        log.info("controller activated: %d brokers get %d ms of grace", len(self._by_id), grace)
 
     def forget(self, broker_id: int) -> None:
         self._by_id.pop(broker_id, None)

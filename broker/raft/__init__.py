@@ -1,6 +1,7 @@
-"""Sans-IO Raft for the controller quorum's metadata log (pre-vote, check-quorum).
+"""Sans-IO Raft for the controller quorum's metadata log (pre-vote, check-quorum, learners).
 
-The leader of this Raft group is the active controller. `RaftNode` takes
+The leader of this Raft group is the active controller; brokers that do not
+vote follow the log as learners (KRaft's observers). `RaftNode` takes
 messages and ticks with `now_ms` and returns effects (broker/effects.py); the
 driver persists before it sends. tests/sim drives whole clusters of it under a
 seeded fault model.

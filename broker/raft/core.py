@@ -1,4 +1,4 @@
-"""RaftNode: one voter of a Raft group as a sans-IO state machine.
+"""RaftNode: one member of a Raft group as a sans-IO state machine.
 
 Inputs are `step(message, now_ms)`, `tick(now_ms)`, `propose(data, now_ms)`;
 outputs are effects (broker/effects.py). Safety rests on the driver contract:
@@ -17,6 +17,11 @@ bumping its term, so a node rejoining from a partition cannot depose a healthy
 leader) and check-quorum (a leader that has not heard from a majority within
 an election timeout steps down; voters that have heard from a leader within the
 minimum election timeout ignore vote requests: leader stickiness).
+
+Learners (KRaft's observers, etcd's learners) receive the log like followers
+but take no part in elections and do not count toward any quorum: the leader
+replicates to them, and they follow its commit index. A learner's role is
+fixed; it never campaigns, so it can never lead.
 """
 
 from __future__ import annotations
@@ -62,16 +67,20 @@ class Role(enum.Enum):
     PRE_CANDIDATE = "pre-candidate"
     CANDIDATE = "candidate"
     LEADER = "leader"
+    LEARNER = "learner"
 
 
 # Every legal role change, in one place. FOLLOWER -> FOLLOWER is a term change
 # or a lost pre-vote; PRE_CANDIDATE -> PRE_CANDIDATE a pre-vote round that timed
 # out; a candidate whose election times out starts over with a pre-vote.
+# LEARNER -> LEARNER is a term or leader change: a learner stays one for life,
+# and no voter ever becomes one.
 TRANSITIONS: dict[Role, frozenset[Role]] = {
     Role.FOLLOWER: frozenset({Role.FOLLOWER, Role.PRE_CANDIDATE}),
     Role.PRE_CANDIDATE: frozenset({Role.FOLLOWER, Role.PRE_CANDIDATE, Role.CANDIDATE}),
     Role.CANDIDATE: frozenset({Role.FOLLOWER, Role.PRE_CANDIDATE, Role.LEADER}),
     Role.LEADER: frozenset({Role.FOLLOWER}),
+    Role.LEARNER: frozenset({Role.LEARNER}),
 }
 
 
@@ -116,11 +125,12 @@ class FollowerStatus:
     match_index: int
     lag: int
     state: str
+    learner: bool
 
 
 @dataclass(frozen=True, slots=True)
 class RaftStatus:
-    """What an operator sees for one voter."""
+    """What an operator sees for one member."""
 
     node_id: int
     role: str
@@ -134,7 +144,7 @@ class RaftStatus:
 
 
 class RaftNode:
-    """One voter of a Raft group; see the module docstring for the contract."""
+    """One voter or learner of a Raft group; see the module docstring for the contract."""
 
     def __init__(
         self,
@@ -143,6 +153,7 @@ class RaftNode:
         storage: RaftLog,
         rng: Rng,
         *,
+        learners: tuple[int, ...] = (),
         election_timeout_ms: tuple[int, int] = (1000, 2000),
         heartbeat_interval_ms: int = 200,
         max_entries_bytes: int = 64 * 1024,
@@ -151,13 +162,19 @@ class RaftNode:
         uncommitted_entries_max: int = 4096,
     ) -> None:
         lo, hi = election_timeout_ms
-        assert node_id in voters and len(set(voters)) == len(voters), (node_id, voters)
+        members = (*voters, *learners)
+        assert voters and len(set(members)) == len(members), (voters, learners)
+        assert node_id in members, (node_id, voters, learners)
         assert 0 < heartbeat_interval_ms < lo < hi, (heartbeat_interval_ms, lo, hi)
         assert inflight_max > 0 and max_entries_bytes > 0 and snapshot_threshold_entries > 0
         self.node_id = node_id
         self.voters = tuple(sorted(voters))
-        self.peers = tuple(v for v in self.voters if v != node_id)
+        self.learners = tuple(sorted(learners))
+        # everyone a leader replicates to, and the subset that votes and acks toward commit
+        self.peers = tuple(m for m in sorted(members) if m != node_id)
+        self._voting_peers = tuple(v for v in self.voters if v != node_id)
         self.quorum = len(self.voters) // 2 + 1
+        self._passive_role = Role.LEARNER if node_id in self.learners else Role.FOLLOWER
         self._rng = rng
         self._election_timeout_ms = (lo, hi)
         self._heartbeat_interval_ms = heartbeat_interval_ms
@@ -171,7 +188,7 @@ class RaftNode:
         snapshot = self._log.snapshot()
         self.term = hard_state.term
         self.voted_for = hard_state.voted_for
-        self.role = Role.FOLLOWER
+        self.role = self._passive_role
         self.leader_id: int | None = None
         self.commit_index = snapshot.index
         self.applied_index = snapshot.index
@@ -191,7 +208,9 @@ class RaftNode:
     def step(self, message: Message, now_ms: int) -> list[Effect]:
         """Handle one message from a peer."""
         self._begin(now_ms)
-        if self._check_term(message, now_ms):
+        if self.role is Role.LEARNER and isinstance(message, VoteRequest | VoteResponse):
+            log.warning("raft node %d: learner ignores %r", self.node_id, message)
+        elif self._check_term(message, now_ms):
             handler = _HANDLERS[type(message)]
             handler(self, message, now_ms)
         return self._finish()
@@ -206,14 +225,15 @@ class RaftNode:
                 self._heartbeat_deadline_ms = now_ms + self._heartbeat_interval_ms
                 self._broadcast_heartbeat(now_ms)
         elif now_ms >= self._election_deadline_ms:
-            self._start_pre_vote(now_ms)
+            self._on_election_timeout(now_ms)
         assert self._next_deadline_ms() > now_ms, (self._next_deadline_ms(), now_ms)
         return self._finish()
 
     def campaign(self, now_ms: int) -> list[Effect]:
-        """Start a (pre-vote) election now instead of waiting for the timeout."""
+        """Start a (pre-vote) election now instead of waiting for the timeout
+        (on a learner, which never campaigns, this does nothing)."""
         self._begin(now_ms)
-        if self.role is not Role.LEADER:
+        if self.role not in (Role.LEADER, Role.LEARNER):
             self._start_pre_vote(now_ms)
         return self._finish()
 
@@ -272,10 +292,16 @@ class RaftNode:
         return [Persist(operation)]
 
     def status(self) -> RaftStatus:
-        """Role, term, leader, indexes and (on a leader) each follower's lag."""
+        """Role, term, leader, indexes and (on a leader) each follower's and learner's lag."""
         last = self._log.last_index()
         followers = tuple(
-            FollowerStatus(peer, pr.match_index, last - pr.match_index, pr.state.value)
+            FollowerStatus(
+                peer,
+                pr.match_index,
+                last - pr.match_index,
+                pr.state.value,
+                learner=peer in self.learners,
+            )
             for peer, pr in sorted(self._progress.items())
         )
         return RaftStatus(
@@ -361,7 +387,7 @@ class RaftNode:
         if term > self.term:
             self._set_hard_state(term, None)
         self.leader_id = leader_id
-        self._transition(Role.FOLLOWER, why)
+        self._transition(self._passive_role, why)
         self._reset_election_timer(now_ms)
         if leader_id is not None:
             self._leader_contact_ms = now_ms
@@ -399,7 +425,15 @@ class RaftNode:
 
     # --------------------------------------------------------------- elections
 
+    def _on_election_timeout(self, now_ms: int) -> None:
+        if self.role is Role.LEARNER:
+            # never a candidate: only stop naming a leader we no longer hear from
+            self._become_follower(self.term, None, now_ms, "leader silent")
+        else:
+            self._start_pre_vote(now_ms)
+
     def _start_pre_vote(self, now_ms: int) -> None:
+        assert self.node_id in self.voters, f"learner {self.node_id} campaigns"
         self.leader_id = None
         self._transition(Role.PRE_CANDIDATE, "election timeout")
         self._reset_election_timer(now_ms)
@@ -411,7 +445,7 @@ class RaftNode:
             self._last_term(),
             pre_vote=True,
         )
-        for peer in self.peers:
+        for peer in self._voting_peers:
             self._send(peer, request)
         self._tally(now_ms)
 
@@ -427,7 +461,7 @@ class RaftNode:
             self._last_term(),
             pre_vote=False,
         )
-        for peer in self.peers:
+        for peer in self._voting_peers:
             self._send(peer, request)
         self._tally(now_ms)
 
@@ -501,8 +535,9 @@ class RaftNode:
         return entry.index
 
     def _check_quorum(self, now_ms: int) -> None:
-        """Step down unless a majority answered us within the last election timeout."""
-        active = 1 + sum(1 for pr in self._progress.values() if pr.recent_active)
+        """Step down unless a majority of voters answered us within the last
+        election timeout (learners' answers keep nobody in office)."""
+        active = 1 + sum(1 for v in self._voting_peers if self._progress[v].recent_active)
         for pr in self._progress.values():
             pr.recent_active = False
         self._check_quorum_deadline_ms = now_ms + self._election_timeout_ms[0]
@@ -555,9 +590,10 @@ class RaftNode:
         self._send(peer, InstallSnapshot(self.term, self.node_id, snapshot))
 
     def _maybe_commit(self) -> bool:
-        """Advance the commit index to what a majority holds, if of this term."""
+        """Advance the commit index to what a majority of voters holds, if of
+        this term; what learners hold never counts (nor does their slowness)."""
         matches = sorted(
-            [self._persisted_index, *(pr.match_index for pr in self._progress.values())],
+            [self._persisted_index, *(self._progress[v].match_index for v in self._voting_peers)],
             reverse=True,
         )
         index = matches[self.quorum - 1]
@@ -653,7 +689,7 @@ class RaftNode:
     def _follow(self, leader_id: int, now_ms: int) -> None:
         """A leader of our term spoke: follow it and push the election back."""
         assert self.role is not Role.LEADER, f"two leaders in term {self.term}"
-        if self.role is not Role.FOLLOWER or self.leader_id != leader_id:
+        if self.role is not self._passive_role or self.leader_id != leader_id:
             self._become_follower(self.term, leader_id, now_ms, f"leader {leader_id}")
         self._reset_election_timer(now_ms)
         self._leader_contact_ms = now_ms

@@ -135,8 +135,13 @@ class LeaderState:
             return True
         return False
 
-    def isr_change(self, now_ms: int) -> IsrProposal | None:
-        """An ISR expansion or shrink to propose, unless one is already in flight."""
+    def isr_change(self, now_ms: int, eligible: frozenset[int] | None = None) -> IsrProposal | None:
+        """An ISR expansion or shrink to propose, unless one is already in flight.
+
+        A follower joins only if it fetched within the lag time and, when
+        `eligible` is given (unfenced brokers not shutting down), is in it: the
+        controller would refuse anyone else (INELIGIBLE_REPLICA).
+        """
         if self.pending_isr is not None:
             return None
         out_of_sync = {
@@ -150,6 +155,8 @@ class LeaderState:
             for r, p in self.followers.items()
             if r not in self.isr
             and p.log_end_offset >= max(self.high_watermark, self.epoch_start_offset)
+            and now_ms - p.last_fetch_ms <= self.lag_time_max_ms
+            and (eligible is None or r in eligible)
         }
         if not out_of_sync and not joining:
             return None
@@ -157,6 +164,16 @@ class LeaderState:
         self.pending_isr = frozenset(joining)
         ordered = tuple(r for r in self.replicas if r in new_isr)
         return IsrProposal(self.leader_epoch, self.partition_epoch, ordered)
+
+    def on_replicas_changed(self, replicas: tuple[int, ...]) -> None:
+        """A reassignment added replicas (removals bump the leader epoch instead):
+        track the new ones so their fetches count toward joining the ISR."""
+        self.replicas = replicas
+        for replica in replicas:
+            if replica != self.node_id:
+                self.followers.setdefault(replica, ReplicaProgress())
+        for gone in [r for r in self.followers if r not in replicas]:
+            del self.followers[gone]
 
     def on_isr_committed(self, isr: frozenset[int], partition_epoch: int) -> None:
         """The controller applied an ISR change (ours or its own)."""

@@ -125,6 +125,7 @@ class Partition:
                 and previous
                 and previous.leader_epoch == assignment.leader_epoch
             ):
+                self.leader.on_replicas_changed(assignment.replicas)
                 self.leader.on_isr_committed(frozenset(assignment.isr), assignment.partition_epoch)
                 self.leader.advance_high_watermark()  # a shrink may let it move
                 return self.leader.completions(now_ms)
@@ -254,8 +255,10 @@ class Partition:
         self.leader.on_follower_fetch(replica_id, fetch_offset, now_ms)
         return self.leader.advance_high_watermark()
 
-    def isr_proposal(self, now_ms: int) -> IsrProposal | None:
-        return self.leader.isr_change(now_ms) if self.leader is not None else None
+    def isr_proposal(
+        self, now_ms: int, eligible: frozenset[int] | None = None
+    ) -> IsrProposal | None:
+        return self.leader.isr_change(now_ms, eligible) if self.leader is not None else None
 
     # -- follower side --------------------------------------------------------------
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from broker.controller.records import MetadataRecord, ProducerIdsRecord
-from broker.controller.topics import (
-    TOPIC_CONFIGS,
-    NewTopic,
-    TopicDefaults,
-    TopicResult,
-    create_topic,
-    delete_topic,
-    validate_topic_name,
-)
-from broker.controller.topics import (
-    create_partitions as plan_partitions,
+from broker.controller.topics import TOPIC_CONFIGS, NewTopic, validate_topic_name
+from broker.server.controller_service import (
+    PRODUCER_ID_BLOCK,
+    AllocateProducerIds,
+    CreatePartitions,
+    CreateTopics,
+    DeleteTopics,
 )
 from protocol.api_versions import api_versions_response_body
 from protocol.errors import ErrorCode
@@ -33,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PRODUCER_ID_BLOCK = 1000
 RESOURCE_TOPIC = 2
 RESOURCE_BROKER = 4
 SOURCE_TOPIC_CONFIG = 1
@@ -48,85 +42,100 @@ def api_versions(header: RequestHeader, body: Data) -> dict[str, Any]:
 # -- Metadata -----------------------------------------------------------------------
 
 
-def metadata(broker: Broker, header: RequestHeader, body: Data) -> dict[str, Any]:
+def metadata(broker: Broker, header: RequestHeader, body: Data):
+    """Brokers, the active controller and topics; unknown topics may be auto-created
+    (through the controller, so the answer waits for that)."""
     image = broker.metadata.image
     if body.topics is None or (header.api_version == 0 and not body.topics):
         names = sorted(image.topics)
     else:
         names = [t.name for t in body.topics]
-    allow_create = body.get("allow_auto_topic_creation", True)
-    topics = [_topic_metadata(broker, name, allow_create) for name in names]
-    host, port = broker.advertised
-    rack = broker.config.broker.rack or None
+    allow = body.get("allow_auto_topic_creation", True) and (
+        broker.config.log.auto_create_topics_enable
+    )
+    missing = [
+        n
+        for n in names
+        if n is not None and image.topic(n) is None and validate_topic_name(n) is None
+    ]
+    if not (allow and missing):
+        return _metadata_response(broker, names, allow)
+
+    async def after_creating() -> dict[str, Any]:
+        topics = tuple(NewTopic(n, -1, -1, {}, {}) for n in dict.fromkeys(missing))
+        reply = await broker.controller_request(CreateTopics(topics))
+        for result in reply.response or ():
+            if result.error == ErrorCode.NONE:
+                log.info(
+                    "auto-created topic %s with %d partitions", result.name, result.num_partitions
+                )
+        return _metadata_response(broker, names, allow)
+
+    return after_creating
+
+
+def _metadata_response(broker: Broker, names: list, allow_create: bool) -> dict[str, Any]:
+    image = broker.metadata.image
+    brokers = [
+        {
+            "node_id": b,
+            "host": reg.listeners[0].host,
+            "port": reg.listeners[0].port,
+            "rack": reg.rack,
+        }
+        for b, reg in sorted(image.brokers.items())
+        if not reg.fenced and reg.listeners
+    ]
     return {
-        "brokers": [{"node_id": broker.node_id, "host": host, "port": port, "rack": rack}],
+        "brokers": brokers,
         "cluster_id": broker.cluster_id,
-        "controller_id": broker.node_id,
-        "topics": topics,
+        "controller_id": broker.quorum.leader_id if broker.quorum.leader_id is not None else -1,
+        "topics": [_topic_metadata(broker, name, allow_create) for name in names],
     }
 
 
 def _topic_metadata(broker: Broker, name: str, allow_create: bool) -> dict[str, Any]:
     image = broker.metadata.image
-    topic = image.topic(name)
+    topic = image.topic(name) if name is not None else None
     if topic is None:
         problem = validate_topic_name(name) if name is not None else "null topic name"
-        if problem:
-            return {"name": name, "error_code": ErrorCode.INVALID_TOPIC_EXCEPTION, "partitions": []}
-        if not (allow_create and broker.config.log.auto_create_topics_enable):
-            return {
-                "name": name,
-                "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                "partitions": [],
+        code = (
+            ErrorCode.INVALID_TOPIC_EXCEPTION
+            if problem
+            else ErrorCode.LEADER_NOT_AVAILABLE
+            if allow_create
+            else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        )
+        return {"name": name, "error_code": code, "partitions": []}
+    partitions = []
+    for index, state in sorted(topic.partitions.items()):
+        offline = [
+            r
+            for r in state.replicas
+            if not image.is_usable(r) and (r not in image.brokers or image.brokers[r].fenced)
+        ]
+        partitions.append(
+            {
+                "error_code": ErrorCode.NONE
+                if state.leader >= 0
+                else ErrorCode.LEADER_NOT_AVAILABLE,
+                "partition_index": index,
+                "leader_id": state.leader,
+                "leader_epoch": state.leader_epoch,
+                "replica_nodes": list(state.replicas),
+                "isr_nodes": list(state.isr),
+                "offline_replicas": offline,
             }
-        result = _create(broker, NewTopic(name, -1, -1, {}, {}), validate_only=False)
-        if result.error:
-            return {"name": name, "error_code": result.error, "partitions": []}
-        log.info("auto-created topic %s with %d partitions", name, result.num_partitions)
-        topic = image.topic(name)
-    partitions = [
-        {
-            "error_code": ErrorCode.NONE,
-            "partition_index": index,
-            "leader_id": state.leader,
-            "leader_epoch": state.leader_epoch,
-            "replica_nodes": list(state.replicas),
-            "isr_nodes": list(state.isr),
-            "offline_replicas": [],
-        }
-        for index, state in sorted(topic.partitions.items())
-    ]
+        )
     return {
         "name": name,
         "error_code": ErrorCode.NONE,
-        "is_internal": False,
+        "is_internal": name.startswith("__"),
         "partitions": partitions,
     }
 
 
 # -- topics -------------------------------------------------------------------------
-
-
-def _defaults(broker: Broker) -> TopicDefaults:
-    return TopicDefaults(
-        broker.config.log.num_partitions, broker.config.log.default_replication_factor
-    )
-
-
-def _create(broker: Broker, topic: NewTopic, *, validate_only: bool) -> TopicResult:
-    records, result = create_topic(
-        broker.metadata.image, topic, broker.live_brokers, _defaults(broker), broker.rng
-    )
-    if records and not validate_only:
-        broker.commit(records)
-        log.info(
-            "created topic %s: %d partitions, replication factor %d, configs %s",
-            topic.name,
-            result.num_partitions,
-            result.replication_factor,
-            topic.configs,
-        )
-    return result
 
 
 def _new_topic(item: Data) -> NewTopic:
@@ -139,64 +148,86 @@ def _new_topic(item: Data) -> NewTopic:
     )
 
 
-def create_topics(broker: Broker, header: RequestHeader, body: Data) -> dict[str, Any]:
-    results = []
-    seen: set[str] = set()
-    for item in body.topics:
-        if item.name in seen:
-            results.append(
+def create_topics(broker: Broker, header: RequestHeader, body: Data):
+    duplicates = {
+        item.name
+        for item in body.topics
+        if sum(1 for other in body.topics if other.name == item.name) > 1
+    }
+    wanted = tuple(_new_topic(item) for item in body.topics if item.name not in duplicates)
+
+    async def forward() -> dict[str, Any]:
+        results = {}
+        if wanted:
+            reply = await broker.controller_request(CreateTopics(wanted, body.validate_only))
+            results = {r.name: r for r in reply.response}
+        out = []
+        for item in body.topics:
+            if item.name in duplicates:
+                out.append(
+                    {
+                        "name": item.name,
+                        "error_code": ErrorCode.INVALID_REQUEST,
+                        "error_message": "topic named twice in one request",
+                    }
+                )
+                continue
+            result = results[item.name]
+            if result.error == ErrorCode.NONE and not body.validate_only:
+                log.info(
+                    "created topic %s: %d partitions, replication factor %d",
+                    result.name,
+                    result.num_partitions,
+                    result.replication_factor,
+                )
+            out.append(
                 {
-                    "name": item.name,
-                    "error_code": ErrorCode.INVALID_REQUEST,
-                    "error_message": "topic named twice in one request",
+                    "name": result.name,
+                    "error_code": result.error,
+                    "error_message": result.message,
+                    "num_partitions": result.num_partitions,
+                    "replication_factor": result.replication_factor,
                 }
             )
-            continue
-        seen.add(item.name)
-        result = _create(broker, _new_topic(item), validate_only=body.validate_only)
-        results.append(
-            {
-                "name": result.name,
-                "error_code": result.error,
-                "error_message": result.message,
-                "num_partitions": result.num_partitions,
-                "replication_factor": result.replication_factor,
-            }
-        )
-    return {"topics": results}
+        return {"topics": out}
+
+    return forward
 
 
-def delete_topics(broker: Broker, header: RequestHeader, body: Data) -> dict[str, Any]:
-    responses = []
-    for name in body.topic_names:
-        records, result = delete_topic(broker.metadata.image, name)
-        if records:
-            broker.commit(records)
-            log.info("deleted topic %s", name)
-        responses.append(
-            {"name": name, "error_code": result.error, "error_message": result.message}
-        )
-    return {"responses": responses}
+def delete_topics(broker: Broker, header: RequestHeader, body: Data):
+    async def forward() -> dict[str, Any]:
+        reply = await broker.controller_request(DeleteTopics(tuple(body.topic_names)))
+        responses = []
+        for result in reply.response:
+            if result.error == ErrorCode.NONE:
+                log.info("deleted topic %s", result.name)
+            responses.append(
+                {"name": result.name, "error_code": result.error, "error_message": result.message}
+            )
+        return {"responses": responses}
+
+    return forward
 
 
-def create_partitions(broker: Broker, header: RequestHeader, body: Data) -> dict[str, Any]:
-    results = []
-    for item in body.topics:
-        assignments = (
-            [tuple(a.broker_ids) for a in item.assignments]
-            if item.assignments is not None
-            else None
-        )
-        records, result = plan_partitions(
-            broker.metadata.image, item.name, item.count, assignments, broker.live_brokers
-        )
-        if records and not body.validate_only:
-            broker.commit(records)
-            log.info("topic %s grown to %d partitions", item.name, item.count)
-        results.append(
-            {"name": item.name, "error_code": result.error, "error_message": result.message}
-        )
-    return {"results": results}
+def create_partitions(broker: Broker, header: RequestHeader, body: Data):
+    async def forward() -> dict[str, Any]:
+        results = []
+        for item in body.topics:
+            assignments = (
+                tuple(tuple(a.broker_ids) for a in item.assignments)
+                if item.assignments is not None
+                else None
+            )
+            request = CreatePartitions(item.name, item.count, assignments, body.validate_only)
+            result = (await broker.controller_request(request)).response
+            if result.error == ErrorCode.NONE and not body.validate_only:
+                log.info("topic %s grown to %d partitions", item.name, item.count)
+            results.append(
+                {"name": item.name, "error_code": result.error, "error_message": result.message}
+            )
+        return {"results": results}
+
+    return forward
 
 
 # -- DescribeConfigs ----------------------------------------------------------------
@@ -293,18 +324,27 @@ def describe_configs(broker: Broker, header: RequestHeader, body: Data) -> dict[
 # -- InitProducerId -----------------------------------------------------------------
 
 
-def init_producer_id(broker: Broker, header: RequestHeader, body: Data) -> dict[str, Any]:
+def init_producer_id(broker: Broker, header: RequestHeader, body: Data):
+    """Hand out the next id of this broker's block; a new block comes from the
+    controller (durably reserved, so ids never repeat across restarts)."""
     if body.transactional_id is not None:
         return {
             "error_code": ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
             "producer_id": -1,
             "producer_epoch": -1,
         }
-    image = broker.metadata.image
-    if broker.producer_ids_handed_out >= image.next_producer_id:
-        block_end = image.next_producer_id + PRODUCER_ID_BLOCK
-        records: list[MetadataRecord] = [ProducerIdsRecord(block_end)]
-        broker.commit(records)
-    producer_id = broker.producer_ids_handed_out
-    broker.producer_ids_handed_out += 1
-    return {"error_code": ErrorCode.NONE, "producer_id": producer_id, "producer_epoch": 0}
+    next_id, end = broker.producer_ids
+    if next_id < end:
+        broker.producer_ids = (next_id + 1, end)
+        return {"error_code": ErrorCode.NONE, "producer_id": next_id, "producer_epoch": 0}
+
+    async def new_block() -> dict[str, Any]:
+        reply = await broker.controller_request(AllocateProducerIds(broker.node_id))
+        start = reply.response
+        if broker.producer_ids[0] >= broker.producer_ids[1]:
+            broker.producer_ids = (start, start + PRODUCER_ID_BLOCK)
+        next_id, end = broker.producer_ids
+        broker.producer_ids = (next_id + 1, end)
+        return {"error_code": ErrorCode.NONE, "producer_id": next_id, "producer_epoch": 0}
+
+    return new_block

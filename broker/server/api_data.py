@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PRODUCE_MIN_VERSION = 3  # v0-2 carry message formats v0/v1, refused as Kafka 4.0 does
 EARLIEST_TIMESTAMP = -2
+DEBUGGING_REPLICA_ID = -2
 LATEST_TIMESTAMP = -1
 READ_COMMITTED = 1
 
@@ -134,10 +135,17 @@ def fetch(broker: Broker, header: RequestHeader, body: Data):
     """Consumers read up to the high watermark, followers up to the log end; both
     may wait (never polling) until min_bytes or max_wait_ms."""
     response, total = _read_fetch(broker, body)
-    if body.max_wait_ms <= 0 or total >= body.min_bytes or _has_errors(response):
+    if (
+        body.max_wait_ms <= 0
+        or total >= body.min_bytes
+        or _has_errors(response)
+        or _redirects(response)
+    ):
         return response
-    deadline = trio.current_time() + body.max_wait_ms / 1000
     keys = [(t.topic, p.partition) for t in body.topics for p in t.partitions]
+    if not keys:
+        return response  # nothing to wait for: Kafka answers at once
+    deadline = trio.current_time() + body.max_wait_ms / 1000
 
     async def wait_for_data() -> dict[str, Any]:
         nonlocal response, total
@@ -162,6 +170,13 @@ async def _any_append(broker: Broker, keys: list[tuple[str, int]]) -> None:
 async def _wait_then_cancel(event: trio.Event, scope: trio.CancelScope) -> None:
     await event.wait()
     scope.cancel()
+
+
+def _redirects(response: dict[str, Any]) -> bool:
+    """A KIP-392 answer naming a preferred read replica is complete as it is."""
+    return any(
+        p["preferred_read_replica"] >= 0 for t in response["responses"] for p in t["partitions"]
+    )
 
 
 def _has_errors(response: dict[str, Any]) -> bool:
@@ -307,24 +322,33 @@ def _list_offset(broker: Broker, topic: str, request: Data, body: Data) -> dict[
         "leader_epoch": -1,
     }
     partition = broker.replicas.get(topic, request.partition_index)
+    debug = body.get("replica_id", -1) == DEBUGGING_REPLICA_ID
     if partition is None:
-        out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        out["error_code"] = (
+            ErrorCode.NOT_LEADER_OR_FOLLOWER
+            if broker.metadata.image.topic(topic)
+            else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        )
         return out
     error = _epoch_error(partition, request.get("current_leader_epoch", -1))
+    if not error and partition.leader is None and not debug:
+        error = ErrorCode.NOT_LEADER_OR_FOLLOWER  # Kafka: only tools may ask a follower
     if error:
         out["error_code"] = error
         return out
     log_ = partition.log
+    # tools (replica_id -2) see the log end; consumers the committed end
+    upper = log_.log_end_offset if debug else partition.high_watermark
     if request.timestamp == EARLIEST_TIMESTAMP:
         offset, timestamp = log_.log_start_offset, -1
     elif request.timestamp == LATEST_TIMESTAMP:
-        offset, timestamp = partition.high_watermark, -1
+        offset, timestamp = upper, -1
     elif request.timestamp < 0:
         out["error_code"] = ErrorCode.INVALID_REQUEST
         return out
     else:
         found = log_.fetch_offset_by_timestamp(request.timestamp)
-        if found is None or found[0] >= partition.high_watermark:
+        if found is None or found[0] >= upper:
             out["error_code"] = ErrorCode.NONE
             return out
         offset, timestamp = found
@@ -357,6 +381,8 @@ def offset_for_leader_epoch(broker: Broker, header: RequestHeader, body: Data) -
             partition = broker.replicas.get(topic.topic, request.partition)
             if partition is None:
                 out["error_code"] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif partition.leader is None:
+                out["error_code"] = ErrorCode.NOT_LEADER_OR_FOLLOWER
             elif error := _epoch_error(partition, request.current_leader_epoch):
                 out["error_code"] = error
             else:

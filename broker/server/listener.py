@@ -59,19 +59,17 @@ def _peer(stream: trio.SocketStream) -> tuple[str, str]:
 
 
 async def serve_listener(
-    host: str,
-    port: int,
+    listeners: list[trio.SocketListener],
     make_dispatcher: Callable[[], Dispatcher],
     limits: ConnectionLimits,
     tracker: ConnectionTracker,
     connection_nursery: trio.Nursery,
     *,
-    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept on host:port until cancelled; connections live in connection_nursery,
-    so cancelling the listener stops accepting without cutting open connections."""
-    listeners = await trio.open_tcp_listeners(port, host=host)
-    task_status.started(listeners)
+    """Accept on already-bound listeners until cancelled; connections live in
+    connection_nursery, so cancelling this stops accepting without cutting them."""
+    task_status.started()
     async with trio.open_nursery() as accept_nursery:
         for listener in listeners:
             accept_nursery.start_soon(
@@ -108,9 +106,9 @@ async def _accept_loop(
 async def _run_connection(connection: Connection, tracker: ConnectionTracker, ip: str) -> None:
     try:
         await connection.serve()
-    except AssertionError:
+    except* AssertionError:
         raise  # a broken invariant stops the broker loudly
-    except Exception:  # a bug in a request handler: drop this client, keep the broker
+    except* Exception:  # a bug in a request handler: drop this client, keep the broker
         log.exception("closing connection %s after an internal error", connection.peer)
     finally:
         tracker.connections.discard(connection)

@@ -40,6 +40,12 @@ from protocol.api.list_offsets import ListOffsetsRequest, ListOffsetsResponse
 from protocol.api.metadata import MetadataRequest, MetadataResponse
 from protocol.api.produce import ProduceRequest, ProduceResponse
 from protocol.api.producer_id import InitProducerIdRequest, InitProducerIdResponse
+from protocol.api.quorum import (
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+    DescribeQuorumRequest,
+    DescribeQuorumResponse,
+)
 from protocol.api.replicas import (
     AlterPartitionReassignmentsRequest,
     AlterPartitionReassignmentsResponse,
@@ -86,6 +92,8 @@ class ApiKey(IntEnum):
     ELECT_LEADERS = 43
     ALTER_PARTITION_REASSIGNMENTS = 45
     LIST_PARTITION_REASSIGNMENTS = 46
+    DESCRIBE_QUORUM = 55
+    DESCRIBE_CLUSTER = 60
 
 
 _PAIRS: tuple[tuple[Message, Message], ...] = (
@@ -113,6 +121,8 @@ _PAIRS: tuple[tuple[Message, Message], ...] = (
     (ElectLeadersRequest, ElectLeadersResponse),
     (AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse),
     (ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse),
+    (DescribeQuorumRequest, DescribeQuorumResponse),
+    (DescribeClusterRequest, DescribeClusterResponse),
 )
 
 MESSAGES: dict[int, tuple[Message, Message]] = {req.api_key: (req, resp) for req, resp in _PAIRS}

@@ -29,6 +29,21 @@ def test_initial_table() -> None:
         32: (1, 3),
         22: (0, 1),
         23: (2, 3),
+        10: (0, 2),
+        11: (0, 5),
+        14: (0, 3),
+        12: (0, 3),
+        13: (0, 3),
+        8: (2, 7),
+        9: (1, 5),
+        16: (0, 2),
+        15: (0, 4),
+        42: (0, 1),
+        43: (0, 2),
+        45: (0, 0),
+        46: (0, 0),
+        55: (0, 2),
+        60: (0, 2),
     }
     assert not SERVED.keys() & PLANNED.keys()
 
@@ -43,7 +58,10 @@ def test_is_served() -> None:
     assert is_served(ApiKey.FETCH, 4)
     assert not is_served(ApiKey.FETCH, 3)
     assert not is_served(ApiKey.API_VERSIONS, 3)
-    assert not is_served(ApiKey.JOIN_GROUP, 0)
+    assert is_served(ApiKey.JOIN_GROUP, 0)
+    assert not is_served(ApiKey.JOIN_GROUP, 6)
+    assert is_served(ApiKey.ELECT_LEADERS, 0)
+    assert not is_served(ApiKey.ELECT_LEADERS, 3)
 
 
 def test_response_body_lists_the_table() -> None:

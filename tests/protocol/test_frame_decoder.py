@@ -114,3 +114,27 @@ def test_buffer_does_not_keep_consumed_bytes() -> None:
 def test_cap_must_be_positive() -> None:
     with pytest.raises(ValueError):
         FrameDecoder(0)
+
+
+def test_large_and_small_frames_mixed_with_random_splits():
+    import random
+
+    from protocol.framing import LARGE_FRAME_BYTES, NEED_DATA, FrameDecoder, encode_frame
+
+    rng = random.Random(5)
+    payloads = [
+        rng.randbytes(rng.choice([0, 10, LARGE_FRAME_BYTES - 1, LARGE_FRAME_BYTES, 300_000]))
+        for _ in range(40)
+    ]
+    stream = b"".join(encode_frame(p) for p in payloads)
+    decoder = FrameDecoder(1 << 20)
+    got = []
+    pos = 0
+    while pos < len(stream):
+        step = rng.randint(1, 200_000)
+        decoder.receive_data(stream[pos : pos + step])
+        pos += step
+        while (frame := decoder.next_frame()) is not NEED_DATA:
+            got.append(bytes(frame))
+    assert got == payloads
+    assert decoder.buffered_bytes == 0

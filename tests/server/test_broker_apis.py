@@ -14,13 +14,13 @@ from protocol.records import build_batch, iter_records
 from tests.server.conftest import broker_client, running_broker
 
 
-async def create_topic(conn, name, partitions=1, configs=None, validate_only=False):
+async def create_topic(conn, name, partitions=1, configs=None, validate_only=False, factor=1):
     body = {
         "topics": [
             {
                 "name": name,
                 "num_partitions": partitions,
-                "replication_factor": 1,
+                "replication_factor": factor,
                 "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()],
             }
         ],

@@ -1,4 +1,5 @@
-"""A simulated Raft cluster: RaftNodes, their disks, a network and a clock, one seed.
+"""A simulated Raft cluster: RaftNodes (voters and learners), their disks, a
+network and a clock, one seed.
 
 The driver here is the one the trio shell will mirror: it executes each batch
 of effects by writing every Persist to the node's disk *before* handing any
@@ -69,13 +70,15 @@ class SimNode:
 
 
 class RaftCluster:
-    """N voters under one seed. Nodes are numbered 1..N."""
+    """N voters and L learners under one seed. Voters are numbered 1..N,
+    learners N+1..N+L; faults strike both alike."""
 
     def __init__(
         self,
         seed: int,
         *,
         voters: int = 3,
+        learners: int = 0,
         options: FaultOptions = NO_FAULTS,
         send_before_persist: bool = False,
         raft_options: dict[str, Any] | None = None,
@@ -87,7 +90,9 @@ class RaftCluster:
         self.options = options
         self.send_before_persist = send_before_persist
         self.raft_options = {**SIM_RAFT_OPTIONS, **(raft_options or {})}
-        self.ids = tuple(range(1, voters + 1))
+        self.voter_ids = tuple(range(1, voters + 1))
+        self.learner_ids = tuple(range(voters + 1, voters + learners + 1))
+        self.ids = self.voter_ids + self.learner_ids
         self.clock = VirtualClock()
         self.network = SimNetwork(
             self.clock, random.Random(root.getrandbits(64)), options, self._deliver
@@ -95,7 +100,9 @@ class RaftCluster:
         self.disks = {node_id: new_raft_disk() for node_id in self.ids}
         self.nodes: dict[int, SimNode | None] = dict.fromkeys(self.ids)
         self._incarnations = dict.fromkeys(self.ids, 0)
-        self.invariants = RaftInvariants(durable_terms=options.fsync_each_persist)
+        self.invariants = RaftInvariants(
+            durable_terms=options.fsync_each_persist, learners=self.learner_ids
+        )
         self.proposed: dict[bytes, int] = {}  # data -> index the leader gave it
         self.crashes = 0
         self._trace = log.isEnabledFor(logging.DEBUG)
@@ -110,9 +117,10 @@ class RaftCluster:
         self._incarnations[node_id] += 1
         raft = RaftNode(
             node_id,
-            self.ids,
+            self.voter_ids,
             self.disks[node_id].current,
             random.Random(self._node_rng.getrandbits(64)),
+            learners=self.learner_ids,
             **self.raft_options,
         )
         node = SimNode(node_id, self._incarnations[node_id], raft, StateMachine())
@@ -250,8 +258,9 @@ class RaftCluster:
                 self.start(node_id)
 
     def converged(self) -> bool:
-        """A leader everyone follows, and every log and state machine equal up
-        to the leader's last entry (which its own no-op makes committed)."""
+        """A leader everyone (learners too) follows, and every log and state
+        machine equal up to the leader's last entry (which its own no-op makes
+        committed)."""
         leader = self.leader()
         if leader is None or len(self.running()) != len(self.ids):
             return False
@@ -383,6 +392,7 @@ class RaftCluster:
 class SeedResult:
     seed: int
     voters: int
+    learners: int
     events: int
     crashes: int
     committed: int
@@ -400,17 +410,25 @@ def run_seed(
     rng = random.Random(seed)
     voters = 5 if rng.random() < 0.2 else 3
     options = FaultOptions.random(rng)
+    propose_probability = rng.uniform(0.1, 0.6)
+    # drawn last, so that seeds without learners run as they did before learners existed
+    learners = rng.choices((0, 1, 2), weights=(6, 3, 1))[0]
     if send_before_persist:
         # the bug only shows if a node dies between sending and writing
         options = dataclasses.replace(options, process_crash_probability=0.05)
     cluster = RaftCluster(
-        seed, voters=voters, options=options, send_before_persist=send_before_persist
+        seed,
+        voters=voters,
+        learners=learners,
+        options=options,
+        send_before_persist=send_before_persist,
     )
-    cluster.run_faults(fault_ms, propose_probability=rng.uniform(0.1, 0.6))
+    cluster.run_faults(fault_ms, propose_probability=propose_probability)
     heal_ms = cluster.run_healing(heal_bound_ms)
     return SeedResult(
         seed,
         voters,
+        learners,
         cluster.clock.events_run,
         cluster.crashes,
         len(cluster.invariants.committed),

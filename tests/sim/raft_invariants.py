@@ -44,12 +44,16 @@ class StateMachine:
 
 class RaftInvariants:
     """SingleLeader, MonotonicTerm, MonotonicCommit, LogMatching,
-    LeaderCompleteness (NoCommittedLost) and StateMachineSafety."""
+    LeaderCompleteness (NoCommittedLost) and StateMachineSafety, on voters and
+    learners alike; for learners also LearnerPassive (never a candidate, never a
+    vote) and LearnerSafety (a learner applies, or restores, only what a voter
+    already applied: it learns commits, it never makes them)."""
 
-    def __init__(self, *, durable_terms: bool) -> None:
+    def __init__(self, *, durable_terms: bool, learners: tuple[int, ...] = ()) -> None:
         # with fsync on every persist a node's term survives any crash; without it a
         # machine crash may take it back, so terms are then compared per incarnation
         self._durable_terms = durable_terms
+        self._learners = frozenset(learners)
         self.leader_of_term: dict[int, int] = {}
         self._term_seen: dict[tuple[int, int], int] = {}
         self._commit_seen: dict[tuple[int, int], int] = {}
@@ -59,8 +63,16 @@ class RaftInvariants:
         self.checks = 0
 
     def after_step(self, node_id: int, incarnation: int, raft: RaftNode) -> None:
-        """SingleLeader, MonotonicTerm, MonotonicCommit; LeaderCompleteness on a new leader."""
+        """SingleLeader, MonotonicTerm, MonotonicCommit, LearnerPassive;
+        LeaderCompleteness on a new leader."""
         self.checks += 1
+        learner = node_id in self._learners
+        if (raft.role is Role.LEARNER) != learner or (learner and raft.voted_for is not None):
+            raise InvariantViolation(
+                "LearnerPassive",
+                f"node {node_id} (learner: {learner}) is {raft.role.value}, "
+                f"voted for {raft.voted_for} in term {raft.term}",
+            )
         term_key = (node_id, 0 if self._durable_terms else incarnation)
         if raft.term < self._term_seen.get(term_key, 0):
             raise InvariantViolation(
@@ -115,6 +127,10 @@ class RaftInvariants:
 
     def on_apply(self, node_id: int, entry: Entry, machine: StateMachine) -> None:
         """StateMachineSafety: every node applies the same entry at each index."""
+        if node_id in self._learners and entry.index not in self.committed:
+            raise InvariantViolation(
+                "LearnerSafety", f"learner {node_id} applies {entry} before any voter"
+            )
         known = self.committed.setdefault(entry.index, (entry.term, entry.data))
         if known != (entry.term, entry.data):
             raise InvariantViolation(
@@ -124,6 +140,11 @@ class RaftInvariants:
         self._check_digest(node_id, entry.index, machine.digest)
 
     def on_restore(self, node_id: int, machine: StateMachine) -> None:
+        if node_id in self._learners and machine.applied_index not in self._digest_at:
+            raise InvariantViolation(
+                "LearnerSafety",
+                f"learner {node_id} restores a state at {machine.applied_index} no voter had",
+            )
         self._check_digest(node_id, machine.applied_index, machine.digest)
 
     def _check_digest(self, node_id: int, index: int, digest: int) -> None:

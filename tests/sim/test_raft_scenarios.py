@@ -7,6 +7,7 @@ delays messages (1-10 ms) and everything else happens because a line says so.
 from __future__ import annotations
 
 import random
+from typing import TypeVar
 
 from broker.effects import Persist, Send
 from broker.raft import (
@@ -19,9 +20,13 @@ from broker.raft import (
     MemoryStorage,
     RaftNode,
     Role,
+    VoteRequest,
+    VoteResponse,
 )
 from tests.sim.faults import FaultOptions
 from tests.sim.raft_cluster import RaftCluster
+
+T = TypeVar("T")
 
 
 def roles(cluster: RaftCluster) -> dict[int, str]:
@@ -38,6 +43,20 @@ def log_data(cluster: RaftCluster, node_id: int) -> list[bytes]:
     log = node.raft.raft_log
     entries = log.entries(log.first_index(), log.last_index() + 1, 1 << 30)
     return [e.data for e in entries if e.data]
+
+
+def spy_on(cluster: RaftCluster, kind: type[T]) -> list[tuple[int, int, T]]:
+    """From now on, record every delivered message of `kind` as (src, dst, message)."""
+    seen: list[tuple[int, int, T]] = []
+    deliver = cluster.network._deliver
+
+    def spy(src: int, dst: int, message: object) -> None:
+        if isinstance(message, kind):
+            seen.append((src, dst, message))
+        deliver(src, dst, message)
+
+    cluster.network._deliver = spy
+    return seen
 
 
 def elect(cluster: RaftCluster, node_id: int) -> None:
@@ -119,20 +138,13 @@ def test_follower_behind_compaction_gets_the_snapshot() -> None:
     leader_log = cluster.nodes[1].raft.raft_log  # type: ignore[union-attr]
     assert leader_log.snapshot().index > 8  # the entries node 3 needs are gone
 
-    installs = []
-    deliver = cluster._deliver
-
-    def spy(src: int, dst: int, message: object) -> None:
-        if isinstance(message, InstallSnapshot):
-            installs.append((src, dst, message.snapshot.index))
-        deliver(src, dst, message)
-
-    cluster.network._deliver = spy
+    installs = spy_on(cluster, InstallSnapshot)
     cluster.start(3)
     cluster.run_for(1000)
     assert installs and installs[0][:2] == (1, 3)
     restored = cluster.nodes[3]
-    assert restored is not None and restored.raft.raft_log.snapshot().index >= installs[0][2]
+    snapshot_index = installs[0][2].snapshot.index
+    assert restored is not None and restored.raft.raft_log.snapshot().index >= snapshot_index
     assert cluster.converged(), cluster.describe()
     cluster.assert_converged_state()
 
@@ -211,3 +223,86 @@ def test_follower_with_a_newer_divergent_tail_hints_past_it_then_truncates() -> 
     assert Persist(AppendOps(tuple(leader_log))) in effects  # 3..4 of term 3 replaced
     assert Send(1, AppendResponse(4, 2, True, match_index=6, hint_index=0)) in effects
     assert [follower.raft_log.term_at(i) for i in range(1, 7)] == [1, 1, 2, 2, 2, 4]
+
+
+def test_empty_learner_catches_up_through_the_snapshot() -> None:
+    cluster = RaftCluster(seed=9, learners=1, raft_options={"snapshot_threshold_entries": 8})
+    cluster.crash(4)  # before it heard anything: a brand-new broker, nothing on disk
+    assert cluster.disks[4].current.last_index() == cluster.disks[4].current.hard_state().term == 0
+    elect(cluster, 1)
+    commit(cluster, 1, *(f"r{i}".encode() for i in range(30)))
+    leader_log = cluster.nodes[1].raft.raft_log  # type: ignore[union-attr]
+    assert leader_log.snapshot().index > 8  # the entries the learner needs are gone
+
+    installs = spy_on(cluster, InstallSnapshot)
+    cluster.start(4)
+    cluster.run_for(1000)
+    assert [(src, dst) for src, dst, _ in installs] == [(1, 4)]
+    learner = cluster.nodes[4]
+    assert learner is not None and learner.raft.role is Role.LEARNER
+    assert learner.raft.raft_log.snapshot().index == installs[0][2].snapshot.index
+    assert learner.machine.applied_index == leader_log.last_index()
+    assert cluster.converged(), cluster.describe()
+    status = cluster.nodes[1].raft.status()  # type: ignore[union-attr]
+    assert [(f.node_id, f.learner, f.lag) for f in status.followers] == [
+        (2, False, 0),
+        (3, False, 0),
+        (4, True, 0),
+    ]
+    cluster.assert_converged_state()
+
+
+def test_partitioned_learners_neither_block_nor_make_commits() -> None:
+    cluster = RaftCluster(seed=10, learners=2)
+    elect(cluster, 1)
+    commit(cluster, 1, b"a")
+    term = cluster.nodes[1].raft.term  # type: ignore[union-attr]
+
+    cluster.network.partition([1, 2, 3], [4, 5])
+    commit(cluster, 1, *(f"r{i}".encode() for i in range(20)))  # inflight_max is 4
+    cluster.run_for(5000)  # several check-quorum rounds without a learner's answer
+    assert cluster.leader() is cluster.nodes[1]
+    assert cluster.nodes[1].raft.term == term  # type: ignore[union-attr]
+    assert log_data(cluster, 4) == log_data(cluster, 5) == [b"a"]
+
+    # The learners' acks alone are a "majority" of 5 nodes, but not of 3 voters.
+    cluster.network.partition([1, 4, 5], [2, 3])
+    index = cluster.propose(1, b"lonely")
+    cluster.run_for(3000)
+    assert index is not None and cluster.invariants.committed.get(index) != (term, b"lonely")
+    assert b"lonely" in log_data(cluster, 4)  # replicated to the learner, never committed
+    assert roles(cluster)[1] == "follower"  # check-quorum counted only voters
+    for node_id in (1, 4, 5):
+        assert cluster.nodes[node_id].machine.applied_index < index  # type: ignore[union-attr]
+
+    cluster.network.heal()
+    cluster.run_for(3000)
+    assert cluster.converged(), cluster.describe()
+    assert b"lonely" not in log_data(cluster, 4)  # truncated under the new leader
+    cluster.assert_converged_state()
+
+
+def test_learner_never_leads_even_with_every_voter_down() -> None:
+    cluster = RaftCluster(seed=11, learners=1)
+    elect(cluster, 1)
+    commit(cluster, 1, b"a")
+    term = cluster.nodes[1].raft.term  # type: ignore[union-attr]
+    for node_id in (1, 2, 3):
+        cluster.crash(node_id)
+    sent = spy_on(cluster, object)
+    cluster.campaign(4)  # a learner does not campaign, even when told to
+    cluster.run_for(60_000)
+    assert sent == []  # not a pre-vote, not a vote request: nothing at all
+    learner = cluster.nodes[4]
+    assert learner is not None and learner.raft.status().role == "learner"
+    # same term, no vote cast, and it stopped naming the silent leader
+    assert (learner.raft.term, learner.raft.voted_for, learner.raft.leader_id) == (term, None, None)
+    assert learner.machine.applied_index == cluster.proposed[b"a"]
+
+    for node_id in (1, 2, 3):
+        cluster.start(node_id)
+    cluster.run_for(5000)
+    assert cluster.converged(), cluster.describe()
+    elections = [(src, dst) for src, dst, m in sent if isinstance(m, VoteRequest | VoteResponse)]
+    assert elections and all(4 not in pair for pair in elections)  # nobody asks the learner
+    cluster.assert_converged_state()
