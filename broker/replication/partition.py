@@ -120,17 +120,17 @@ class Partition:
         previous = self.assignment
         self.assignment = assignment
         if assignment.leader == self.node_id:
-            if (
-                self.leader is not None
-                and previous
-                and previous.leader_epoch == assignment.leader_epoch
-            ):
+            same_epoch = previous and previous.leader_epoch == assignment.leader_epoch
+            if self.leader is not None and same_epoch:
+                if assignment.partition_epoch <= previous.partition_epoch:
+                    return []  # the image changed elsewhere: keep any pending ISR change
                 self.leader.on_replicas_changed(assignment.replicas)
                 self.leader.on_isr_committed(frozenset(assignment.isr), assignment.partition_epoch)
                 self.leader.advance_high_watermark()  # a shrink may let it move
                 return self.leader.completions(now_ms)
+            failed = self.leader.resign() if self.leader is not None else []
             self._make_leader(assignment, now_ms)
-            return []
+            return failed
         done = self.leader.resign() if self.leader is not None else []
         if self.leader is not None:
             self._follower_hw = self.leader.high_watermark

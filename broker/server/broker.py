@@ -186,7 +186,15 @@ class Broker:
         return reply
 
     def sync_with_metadata(self) -> None:
-        """Bring partitions, fetchers and coordinators in line with the image."""
+        """Bring partitions, fetchers and coordinators in line with the image.
+
+        Partition roles wait until the image holds this process's own registration:
+        until then it may still name this broker leader at an old epoch, from before
+        a restart that (after a power loss) may have cost log it no longer has.
+        """
+        reg = self.plane.image.brokers.get(self.node_id)
+        if reg is None or reg.incarnation_id != self.lifecycle.incarnation_id:
+            return
         self.complete(self.replicas.sync_with(self.plane.image, now_ms()))
         if self.fetchers is not None:
             self.fetchers.update()

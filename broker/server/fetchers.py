@@ -109,6 +109,7 @@ class ReplicaFetcher:
             await self._fetch_once(conn, partitions)
 
     async def _truncate(self, conn: BrokerConnection, partitions: list[Partition]) -> None:
+        sent = [_position(p) for p in partitions]
         by_topic: dict[str, list[dict]] = {}
         for p in partitions:
             by_topic.setdefault(p.topic, []).append(
@@ -128,10 +129,12 @@ class ReplicaFetcher:
             )
         now = now_ms()
         answers = {(t.topic, r.partition): r for t in response.topics for r in t.partitions}
-        for p in partitions:
+        for p, position in zip(partitions, sent, strict=True):
             answer = answers.get((p.topic, p.index))
             if answer is None or answer.error_code or not p.needs_truncation:
                 continue
+            if _position(p) != position:
+                continue  # the leader or epoch changed while we asked: ask again
             p.truncate_after_epoch_check(answer.leader_epoch, answer.end_offset, now)
         if any(a.error_code for a in answers.values()):
             await trio.sleep(self.broker.config.replication.replica_fetch_backoff_ms / 1000)
@@ -156,6 +159,7 @@ class ReplicaFetcher:
                     "partition_max_bytes": settings.replica_fetch_max_bytes,
                 }
             )
+        sent = {(p.topic, p.index): (p, _position(p)) for p in partitions}
         body = {
             "replica_id": self.broker.node_id,
             "max_wait_ms": settings.replica_fetch_wait_max_ms,
@@ -169,7 +173,7 @@ class ReplicaFetcher:
         wait_s = settings.replica_fetch_wait_max_ms / 1000
         with trio.fail_after(wait_s + REQUEST_TIMEOUT_S):
             response = await conn.request(ApiKey.FETCH, body, FETCH_VERSION)
-        self._apply(response, {(p.topic, p.index): (p, _position(p)) for p in partitions})
+        self._apply(response, sent)
 
     def _apply(self, response, sent: dict[tuple[str, int], tuple[Partition, tuple]]) -> None:
         now = now_ms()
@@ -222,8 +226,10 @@ class ReplicaFetcher:
             p.log.truncate_fully_and_start_at(answer.log_start_offset, now)
 
 
-def _position(p: Partition) -> tuple[int, int, int]:
+def _position(p: Partition) -> tuple[int, int, int] | None:
     """What a fetch was sent for: an answer to anything else is stale and dropped."""
+    if p.follower is None:
+        return None
     return p.follower.leader_id, p.follower.leader_epoch, p.log.log_end_offset
 
 
