@@ -206,7 +206,7 @@ def _empty_partition(request: Data) -> dict[str, Any]:
         "high_watermark": -1,
         "last_stable_offset": -1,
         "log_start_offset": -1,
-        "records": None,
+        "records": b"",  # Kafka sends empty, never null: librdkafka rejects size -1
         "preferred_read_replica": -1,
         "aborted_transactions": None,
     }
