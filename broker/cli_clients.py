@@ -1,6 +1,9 @@
 """`trilog produce` and `trilog consume`: pipe lines into a topic and back out.
 
-Both run on trilog's own producer and consumer libraries. Errors (an
+Both run on trilog's own producer and consumer libraries. `consume --group`
+reads as a member of a consumer group and commits what it has printed
+(at least once: a record may be printed again after a crash, never skipped).
+`register` also adds the `trilog group` commands (broker/cli_groups.py). Errors (an
 unreachable broker, an unknown topic or partition, a failed delivery) are one
 `trilog: error:` line on stderr and exit code 1; malformed options exit 2.
 """
@@ -27,6 +30,7 @@ LINE_BYTES_MAX = 1024 * 1024
 STDIN_CHUNK_BYTES = 64 * 1024
 PENDING_RECORDS_MAX = 10000
 CLI_MAX_BLOCK_MS = 10000
+BOOTSTRAP_HELP = f"HOST:PORT,... (default $TRILOG_BOOTSTRAP or {DEFAULT_BOOTSTRAP})."
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -79,9 +83,12 @@ async def _stdin_lines(separator: bytes = b"\n") -> AsyncIterator[bytes]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the produce and consume commands to the trilog app."""
+    """Add the produce, consume and group commands to the trilog app."""
+    from broker.cli_groups import register as register_groups
+
     app.command("produce")(produce)
     app.command("consume")(consume)
+    register_groups(app)
 
 
 def produce(
@@ -187,11 +194,23 @@ def consume(
     ),
     print_key: bool = typer.Option(False, help="Print KEY<TAB>VALUE."),
     print_offset: bool = typer.Option(False, help="Print PARTITION:OFFSET<TAB> first."),
+    group: str | None = typer.Option(
+        None, "--group", "-g", help="Read as a member of this consumer group, committing."
+    ),
+    session_timeout_ms: int = typer.Option(
+        45000, min=1, help="With --group: how long the group waits for a silent member."
+    ),
 ) -> None:
     """Print the topic's record values, one per line; Ctrl-C stops.
 
+    With --group, the group's committed offsets say where to start (else the end,
+    or the start with --from-beginning), and printed records are committed.
+
     Example: trilog consume events --from-beginning --max-messages 10 --print-key
+    Example: trilog consume events --group billing --from-beginning
     """
+    if group is not None and (partition is not None or offset is not None):
+        fail("--group excludes --partition and --offset (the group assigns partitions)")
     if offset is not None and partition is None:
         fail("--offset needs --partition")
     if offset is not None and from_beginning:
@@ -205,10 +224,12 @@ def consume(
         "timeout_s": math.inf if timeout_ms is None else timeout_ms / 1000,
         "print_key": print_key,
         "print_offset": print_offset,
+        "group": group,
+        "session_timeout_ms": session_timeout_ms,
     }
     progress = {"count": 0}
     with contextlib.suppress(KeyboardInterrupt):
-        _run(_consume, topic, options, progress)
+        _run(_consume_group if group else _consume, topic, options, progress)
     typer.echo(f"consumed {progress['count']} records", err=True)
 
 
@@ -233,6 +254,28 @@ async def _consume(topic: str, options: dict[str, Any], progress: dict[str, int]
             if record is None:
                 return
             _emit(_format(record, options["print_key"], options["print_offset"]), progress)
+
+
+async def _consume_group(topic: str, options: dict[str, Any], progress: dict[str, int]) -> None:
+    """Consume as a group member; commit whenever everything fetched has been printed."""
+    consumer = Consumer(
+        options["bootstrap"],
+        group_id=options["group"],
+        topics=[topic],
+        auto_offset_reset="earliest" if options["from_beginning"] else "latest",
+        session_timeout_ms=options["session_timeout_ms"],
+        heartbeat_interval_ms=min(3000, options["session_timeout_ms"] // 3),
+    )
+    async with consumer:
+        while progress["count"] < options["max_messages"]:
+            record = None
+            with trio.move_on_after(options["timeout_s"]):
+                record = await consumer.getone()
+            if record is None:
+                return
+            _emit(_format(record, options["print_key"], options["print_offset"]), progress)
+            if not consumer.has_buffered():
+                await consumer.commit()
 
 
 @trio.lowlevel.enable_ki_protection

@@ -26,6 +26,7 @@ from broker.config import BrokerConfig, dump_config
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30
+READY_DEADLINE_S = 60
 
 
 CONTROLLER_PORT_OFFSET = 100
@@ -94,11 +95,41 @@ async def run_dev(brokers: int, data_dir: Path, base_port: int, echo) -> int:
             echo(f"bootstrap: {ports}")
             echo("Ctrl-C stops the cluster.")
             nursery.start_soon(_wait_signal, signals, nursery.cancel_scope)
+            nursery.start_soon(_report_state, base_port, brokers, echo)
             await all_dead.wait()
             nursery.cancel_scope.cancel()
         with trio.CancelScope(shield=True):
             await _stop_all(procs, echo)
     return 0
+
+
+async def _report_state(base_port: int, brokers: int, echo) -> None:
+    """Once every broker is registered, print one line of cluster state."""
+    from producer.client import KafkaClientError, connect
+    from protocol.api import ApiKey
+
+    with trio.move_on_after(READY_DEADLINE_S) as waited:
+        while True:
+            try:
+                async with connect("127.0.0.1", base_port, timeout_s=5) as conn:
+                    answer = await conn.request(ApiKey.METADATA, {"topics": None})
+                if len(answer.brokers) == brokers:
+                    ids = ",".join(
+                        str(b.node_id) for b in sorted(answer.brokers, key=lambda b: b.node_id)
+                    )
+                    echo(
+                        f"trilog dev: cluster ready: brokers {ids} up, active controller "
+                        f"{answer.controller_id}, {len(answer.topics)} topic(s)"
+                    )
+                    return
+            except (KafkaClientError, OSError, trio.TooSlowError):
+                pass
+            await trio.sleep(0.2)
+    if waited.cancelled_caught:
+        echo(
+            f"trilog dev: not every broker registered within {READY_DEADLINE_S}s; "
+            "see the broker logs above"
+        )
 
 
 async def _wait_signal(signals, scope: trio.CancelScope) -> None:

@@ -192,6 +192,8 @@ class Broker:
         until then it may still name this broker leader at an old epoch, from before
         a restart that (after a power loss) may have cost log it no longer has.
         """
+        if not self.config.is_broker:
+            return  # a dedicated controller hosts no partitions
         reg = self.plane.image.brokers.get(self.node_id)
         if reg is None or reg.incarnation_id != self.lifecycle.incarnation_id:
             return
@@ -402,6 +404,9 @@ async def _serve(broker: Broker, signals, task_status: trio.TaskStatus) -> None:
     down in order: controlled shutdown, stop accepting, drain connections."""
     net = broker.config.network
     tracker = ConnectionTracker(net.connections_max, net.connections_per_ip_max)
+    if not broker.config.is_broker:
+        await _serve_controller_only(broker, signals, task_status)
+        return
     sockets = await _bind_client_listeners(broker)
     bound = [s.socket.getsockname()[:2] for s in sockets]
     async with trio.open_nursery() as connections, trio.open_nursery() as services:
@@ -431,6 +436,42 @@ async def _serve(broker: Broker, signals, task_status: trio.TaskStatus) -> None:
         services.cancel_scope.cancel()
 
 
+async def _serve_controller_only(broker: Broker, signals, task_status: trio.TaskStatus) -> None:
+    """A dedicated controller: quorum voter and controller service, no client listener."""
+    async with trio.open_nursery() as services:
+        await _start_peer_listener(broker, services)
+        await services.start(broker.quorum.run)
+        if len(broker.config.voters) == 1:
+            await broker.quorum.campaign()
+        await services.start(broker.controller_service.run)
+        host, port = broker.config.voters[broker.node_id]
+        log.info(
+            "controller %d serving the quorum on %s:%d, data %s, cluster %s",
+            broker.node_id,
+            host,
+            port,
+            broker.data_dir,
+            broker.cluster_id,
+        )
+        task_status.started([])
+        async for signum in signals:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            break
+        services.cancel_scope.cancel()
+
+
+async def _start_peer_listener(broker: Broker, services: trio.Nursery) -> None:
+    if not broker.config.controller.quorum_voters:
+        return  # a standalone node needs no peer listener
+    host, port = (broker.config.voters | broker.config.learners)[broker.node_id]
+    peer_sockets = await trio.open_tcp_listeners(port, host=host)
+    services.start_soon(
+        trio.serve_listeners,
+        lambda stream: serve_peer_connection(stream, broker.quorum.deliver, broker.on_peer_request),
+        peer_sockets,
+    )
+
+
 async def _bind_client_listeners(broker: Broker) -> list[trio.SocketListener]:
     """Bind before registering, so the registration carries the real port."""
     sockets: list[trio.SocketListener] = []
@@ -444,16 +485,7 @@ async def _bind_client_listeners(broker: Broker) -> list[trio.SocketListener]:
 async def _start_control_plane(broker: Broker, services: trio.Nursery) -> None:
     """Controller listener, quorum, controller service, registration; wait until the
     controller unfences us (Kafka's brokers do the same before serving clients)."""
-    if broker.config.controller.quorum_voters:  # standalone nodes need no peer listener
-        host, port = (broker.config.voters | broker.config.learners)[broker.node_id]
-        peer_sockets = await trio.open_tcp_listeners(port, host=host)
-        services.start_soon(
-            trio.serve_listeners,
-            lambda stream: serve_peer_connection(
-                stream, broker.quorum.deliver, broker.on_peer_request
-            ),
-            peer_sockets,
-        )
+    await _start_peer_listener(broker, services)
     await services.start(broker.quorum.run)
     if len(broker.config.voters) == 1:
         await broker.quorum.campaign()  # a lone voter need not wait out a timeout

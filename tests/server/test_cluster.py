@@ -28,8 +28,9 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def cluster_configs(tmp_path, n=3, learners=0, **controller) -> list[BrokerConfig]:
-    """n voters (broker + controller) and `learners` broker-only nodes after them."""
+def cluster_configs(tmp_path, n=3, learners=0, dedicated=False, **controller) -> list[BrokerConfig]:
+    """n voters (broker + controller, or controller only when dedicated) and
+    `learners` broker-only nodes after them."""
     total = n + learners
     ports = free_ports(2 * total)
     voters = ",".join(f"{i + 1}@127.0.0.1:{ports[total + i]}" for i in range(n))
@@ -45,7 +46,9 @@ def cluster_configs(tmp_path, n=3, learners=0, **controller) -> list[BrokerConfi
                 network=replace(base.network, listeners=f"PLAINTEXT://127.0.0.1:{ports[i]}"),
                 controller=replace(
                     base.controller,
-                    process_roles="broker,controller" if i < n else "broker",
+                    process_roles=(
+                        ("controller" if dedicated else "broker,controller") if i < n else "broker"
+                    ),
                     quorum_voters=voters,
                     quorum_learners=learner_list,
                     listener=f"127.0.0.1:{ports[n_ + i]}",
@@ -91,13 +94,15 @@ class Node:
 
 
 @asynccontextmanager
-async def running_cluster(tmp_path, learners=0, **controller):
-    nodes = [Node(c) for c in cluster_configs(tmp_path, learners=learners, **controller)]
+async def running_cluster(tmp_path, learners=0, dedicated=False, **controller):
+    configs = cluster_configs(tmp_path, learners=learners, dedicated=dedicated, **controller)
+    nodes = [Node(c) for c in configs]
     async with trio.open_nursery() as nursery:
         for node in nodes:
             await node.start(nursery)
+        brokers = [n for n in nodes if n.config.is_broker]
         with trio.fail_after(DEADLINE_S):
-            while not all(n.broker.lifecycle.unfenced.is_set() for n in nodes):
+            while not all(n.broker.lifecycle.unfenced.is_set() for n in brokers):
                 await trio.sleep(0.01)
         try:
             yield nodes
@@ -205,3 +210,77 @@ async def test_broker_only_learner_gets_metadata_and_replicas(tmp_path):
         hosted = [p for p in range(4) if 4 in partition_state(learner, "wide", p).replicas]
         assert hosted, "round-robin placement gives the learner broker some replicas"
         await wait_for(lambda: all(learner.broker.replicas.get("wide", p) for p in hosted), "open")
+
+
+async def test_dedicated_controllers_and_broker_only_nodes(tmp_path):
+    """Three controller-only voters, two broker-only learners: the brokers register,
+    replicate and fail over under controllers that host no partitions."""
+    async with running_cluster(tmp_path, learners=2, dedicated=True) as nodes:
+        controllers, brokers = nodes[:3], nodes[3:]
+        assert all(n.broker.replicas.partitions == {} for n in controllers)
+        async with connect(*brokers[0].address) as conn:
+            metadata = await conn.request(ApiKey.METADATA, {"topics": None})
+            assert sorted(b.node_id for b in metadata.brokers) == [4, 5]
+            assert metadata.controller_id in (1, 2, 3)
+            assert (await create_topic(conn, "d", 1, factor=2)).error_code == 0
+        await wait_for(lambda: all(n.broker.replicas.get("d", 0) for n in brokers), "replicas")
+        leader = nodes[partition_state(brokers[0], "d").leader - 1]
+        async with connect(*leader.address) as conn:
+            result = await produce(conn, "d", build_batch([(None, b"x", (), 1)]), acks=-1)
+            assert result.error_code == 0
+        active = next(n for n in controllers if n.broker.quorum.is_leader)
+        active.kill()
+        others = [n for n in controllers if n is not active]
+        await wait_for(lambda: any(n.broker.quorum.is_leader for n in others), "new quorum leader")
+        async with connect(*brokers[0].address) as conn:
+            assert (await create_topic(conn, "after", 1, factor=2)).error_code == 0
+
+
+async def test_replication_throttle_caps_follower_catch_up(tmp_path):
+    """With replication_throttle_bytes_per_s set, followers copy no faster than that."""
+    rate = 256 * 1024
+    configs = cluster_configs(tmp_path)
+    throttled = [
+        replace(c, replication=replace(c.replication, replication_throttle_bytes_per_s=rate))
+        for c in configs
+    ]
+    nodes = [Node(c) for c in throttled]
+    async with trio.open_nursery() as nursery:
+        for node in nodes:
+            await node.start(nursery)
+        await wait_for(lambda: all(n.broker.lifecycle.unfenced.is_set() for n in nodes), "up")
+        async with connect(*nodes[0].address) as conn:
+            await create_topic(conn, "slow", 1, factor=3)
+        await wait_for(lambda: all(n.broker.replicas.get("slow", 0) for n in nodes), "replicas")
+        leader = nodes[partition_state(nodes[0], "slow").leader - 1]
+        total = 0
+        start = trio.current_time()
+        async with connect(*leader.address) as conn:
+            for i in range(12):  # 12 x 64 KiB = 768 KiB, three seconds' worth at the rate
+                batch = build_batch([(None, bytes([i]) * 65536, (), 1)])
+                assert (await produce(conn, "slow", batch, acks=1)).error_code == 0
+                total += len(batch)
+        end = leader.broker.replicas.get("slow", 0).log.log_end_offset
+        await wait_for(
+            lambda: all(n.broker.replicas.get("slow", 0).log.log_end_offset == end for n in nodes),
+            "followers caught up",
+        )
+        elapsed = trio.current_time() - start
+        # one second of burst allowance, then the rate: never faster than that
+        assert elapsed >= (total - rate) / rate * 0.9, (elapsed, total)
+        nursery.cancel_scope.cancel()
+
+
+def test_token_bucket_allows_the_rate_with_one_second_of_burst(autojump_clock):
+    from broker.server.fetchers import TokenBucket
+
+    async def check():
+        bucket = TokenBucket(1000)
+        assert bucket.allowance() == 1000
+        bucket.spend(1000)
+        assert bucket.allowance() == 0
+        await trio.sleep(0.5)
+        assert 450 <= bucket.allowance() <= 550
+        assert TokenBucket(-1).allowance() is None
+
+    trio.run(check, clock=autojump_clock)
