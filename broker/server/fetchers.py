@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 FETCH_VERSION = 11
 OFFSET_FOR_LEADER_EPOCH_VERSION = 3
 REQUEST_TIMEOUT_S = 30.0  # Kafka's replica.socket.timeout.ms
+LEADERSHIP_RETRY_S = 0.05
+"""After a leadership error, how soon to ask again: brokers apply a leader change within
+milliseconds of each other, so Kafka's one-second replica.fetch.backoff.ms (kept for
+connection failures) would only add a second to every failover."""
 
 
 class TokenBucket:
@@ -137,7 +141,14 @@ class ReplicaFetcher:
                 continue  # the leader or epoch changed while we asked: ask again
             p.truncate_after_epoch_check(answer.leader_epoch, answer.end_offset, now)
         if any(a.error_code for a in answers.values()):
-            await trio.sleep(self.broker.config.replication.replica_fetch_backoff_ms / 1000)
+            await self._pause_after_errors()
+
+    async def _pause_after_errors(self) -> None:
+        """The leader refused (it has not applied the leadership change yet, or the
+        partition moved): ask again soon, or as soon as our own metadata changes."""
+        self.changed = trio.Event()
+        with trio.move_on_after(LEADERSHIP_RETRY_S):
+            await self.changed.wait()
 
     async def _fetch_once(self, conn: BrokerConnection, partitions: list[Partition]) -> None:
         settings = self.broker.config.replication
@@ -173,10 +184,13 @@ class ReplicaFetcher:
         wait_s = settings.replica_fetch_wait_max_ms / 1000
         with trio.fail_after(wait_s + REQUEST_TIMEOUT_S):
             response = await conn.request(ApiKey.FETCH, body, FETCH_VERSION)
-        self._apply(response, sent)
+        if self._apply(response, sent):
+            await self._pause_after_errors()
 
-    def _apply(self, response, sent: dict[tuple[str, int], tuple[Partition, tuple]]) -> None:
+    def _apply(self, response, sent: dict[tuple[str, int], tuple[Partition, tuple]]) -> bool:
+        """Append what came back; True if every partition was refused (pause then)."""
         now = now_ms()
+        refused = 0
         for topic in response.responses:
             for answer in topic.partitions:
                 p, position = sent.get((topic.topic, answer.partition_index), (None, None))
@@ -185,6 +199,7 @@ class ReplicaFetcher:
                 if answer.error_code == ErrorCode.OFFSET_OUT_OF_RANGE:
                     self._out_of_range(p, answer, now)
                 elif answer.error_code:
+                    refused += 1
                     log.debug(
                         "fetch of %s from %d: %s",
                         p.name,
@@ -193,6 +208,7 @@ class ReplicaFetcher:
                     )
                 else:
                     self._append(p, answer, now)
+        return refused > 0 and refused == len(sent)
 
     def _append(self, p: Partition, answer, now: int) -> None:
         records = answer.records or b""
