@@ -326,7 +326,11 @@ class Producer:
         )
 
     async def _choose_partition(self, topic: str, key: bytes | None, partition: int | None) -> int:
-        count = await self.partitions_for(topic)
+        known = self._cluster.topics.get(topic)
+        if known is not None and not known.error:
+            count = len(known.leaders)  # the common case: no cancel scope, no checkpoint
+        else:
+            count = await self.partitions_for(topic)
         if partition is not None:
             if not 0 <= partition < count:
                 raise KafkaClientError(

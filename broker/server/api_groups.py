@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 Body = Mapping[str, Any]
 Result = Body | Callable[[], Awaitable[Body]]
 
+CREATE_TOPIC_TIMEOUT_S = 10.0
+"""How long FindCoordinator waits for the controller to create __consumer_offsets."""
 KEY_TYPE_GROUP = 0
 KEY_TYPE_TRANSACTION = 1
 _SINGLE_GROUP_APIS = (
@@ -114,6 +116,7 @@ class GroupService:
         self._waiting: dict[int, _Waiter] = {}
         self._next_request_id = 0
         self._nursery: trio.Nursery
+        self._creating: trio.Event | None = None
 
     def handlers(self) -> dict[int, Callable[[RequestHeader, Data], Result]]:
         """API key -> handler(header, body), for the broker's dispatcher."""
@@ -142,8 +145,16 @@ class GroupService:
         if self._offsets_topic() is not None:
             return self._coordinator_answer(body.key)
 
+        if self._creating is None:
+            # In the service's nursery, not the request's: a client that hangs up
+            # must not cancel a controller command halfway.
+            self._creating = trio.Event()
+            self._nursery.start_soon(self._create_offsets_topic, self._creating)
+        creating = self._creating
+
         async def after_creating() -> Body:
-            await self._create_offsets_topic()
+            with trio.move_on_after(CREATE_TOPIC_TIMEOUT_S):
+                await creating.wait()
             return self._coordinator_answer(body.key)
 
         return after_creating
@@ -166,11 +177,18 @@ class GroupService:
             "port": port,
         }
 
-    def _offsets_topic(self, *, create: bool = False) -> TopicImage | None:
+    def _offsets_topic(self) -> TopicImage | None:
         return self.broker.metadata.image.topic(OFFSETS_TOPIC)
 
-    async def _create_offsets_topic(self) -> None:
+    async def _create_offsets_topic(self, done: trio.Event) -> None:
         """Create __consumer_offsets through the controller (first FindCoordinator)."""
+        try:
+            await self._request_offsets_topic()
+        finally:
+            self._creating = None
+            done.set()
+
+    async def _request_offsets_topic(self) -> None:
         live = self.broker.live_brokers
         factor = max(1, min(self.config.offsets_topic_replication_factor, len(live)))
         configs: dict[str, str | None] = {
@@ -179,7 +197,11 @@ class GroupService:
             "segment.bytes": str(self.config.offsets_topic_segment_bytes),
         }
         new = NewTopic(OFFSETS_TOPIC, self.config.offsets_topic_num_partitions, factor, {}, configs)
-        reply = await self.broker.controller_request(CreateTopics((new,)))
+        reply = None
+        with trio.move_on_after(CREATE_TOPIC_TIMEOUT_S):
+            reply = await self.broker.controller_request(CreateTopics((new,)))
+        if reply is None:  # no controller answered: the client retries FindCoordinator
+            return
         [result] = reply.response
         if result.error == ErrorCode.NONE:
             log.info(
@@ -200,7 +222,7 @@ class GroupService:
     # -- routing ------------------------------------------------------------------------
 
     def _coordinator_for(self, group_id: str) -> GroupCoordinator | None:
-        topic = self._offsets_topic(create=False)
+        topic = self._offsets_topic()
         if topic is None:
             return None
         return self.coordinators.get(partition_for(group_id, len(topic.partitions)))
@@ -298,19 +320,33 @@ class GroupService:
             else:
                 raise AssertionError(f"unexpected effect {effect!r}")
 
-    def _append(self, operation: AppendRecords) -> ErrorCode:
+    def _append(self, operation: AppendRecords) -> ErrorCode | AcksWait:
+        """Append with acks=all: the error now, or a wait for the high watermark."""
         partition = self.broker.replicas.get(OFFSETS_TOPIC, operation.partition)
         if partition is None:
             return ErrorCode.NOT_LEADER_OR_FOLLOWER
         batch = build_batch([(k, v, (), operation.timestamp_ms) for k, v in operation.records])
-        result = partition.append_as_leader(batch, self.clock())
+        now = self.clock()
+        result = partition.append_as_leader(batch, now, acks=-1)
         if result.error:
             log.warning(
                 "append to %s failed: %s %s", partition.name, result.error.name, result.message
             )
-        else:
-            self.broker.notify_append((OFFSETS_TOPIC, operation.partition))
-        return result.error
+            return result.error
+        self.broker.notify_append((OFFSETS_TOPIC, operation.partition))
+        if partition.high_watermark > result.last_offset or partition.leader is None:
+            return ErrorCode.NONE
+        wait = self.broker.new_acks_wait()
+        deadline_ms = now + self.config.offsets_commit_timeout_ms
+        partition.leader.add_waiter(wait.request_id, result.last_offset, deadline_ms)
+        return wait
+
+    async def _persisted_later(
+        self, coordinator: GroupCoordinator, token: int, wait: AcksWait
+    ) -> None:
+        await wait.done.wait()
+        if self.coordinators.get(coordinator.partition) is coordinator:
+            self._execute(coordinator, coordinator.on_persisted(token, wait.error, self.clock()))
 
     def _set_timer(self, coordinator: GroupCoordinator, at_ms: int) -> None:
         if self.coordinators.get(coordinator.partition) is not coordinator:
@@ -337,19 +373,28 @@ class GroupService:
             self._execute(current, current.unload(self.clock()))
 
     def sync_leadership(self) -> None:
-        """Follow the metadata image: a coordinator for each offsets partition led here."""
-        topic = self._offsets_topic(create=False)
+        """A coordinator for each offsets partition whose replica here is the leader."""
+        topic = self._offsets_topic()
         led = set()
         if topic is not None:
-            led = {p for p, s in topic.partitions.items() if s.leader == self.broker.node_id}
+            led = {p for p in topic.partitions if self._leads(p)}
         for partition in sorted(led | self.coordinators.keys()):
             self.on_partition_leadership(OFFSETS_TOPIC, partition, partition in led)
 
+    def _leads(self, index: int) -> bool:
+        """Whether this broker's replica of the partition is leader: the image may name us
+        before the replica has taken the role (or opened its log)."""
+        partition = self.broker.replicas.get(OFFSETS_TOPIC, index)
+        return partition is not None and partition.is_leader
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Load coordinators as they are assigned and tick them when their timers are due."""
+        """Load coordinators as they are assigned and tick them when their timers are due.
+
+        Leadership arrives through sync_leadership(), which the broker calls each time
+        its partitions have followed the metadata image (never before: a partition's
+        log may still be truncated when this broker rejoins)."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery  # acks=all appends wait for replication in here
-            self.sync_leadership()
             task_status.started()
             while True:
                 while self._to_load:

@@ -52,6 +52,7 @@ from protocol.errors import ErrorCode
 log = logging.getLogger(__name__)
 
 TICK_INTERVAL_S = 0.1
+COMMAND_TIMEOUT_S = 30
 ATTEMPT_TIMEOUT_S = 3.0
 PRODUCER_ID_BLOCK = 1000
 
@@ -246,6 +247,23 @@ class ControllerService:
         return await self._run_command(lambda c: command(self, c, request))
 
     async def _run_command(self, command) -> ControllerReply:
+        """Run one command to the end even if the caller gives up: the working image
+        already holds its records, so abandoning it half-way (before the proposal)
+        would leave the image ahead of the log. A command that cannot commit within
+        COMMAND_TIMEOUT_S deactivates the controller; it restarts from the log."""
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(COMMAND_TIMEOUT_S):
+                return await self._run_command_unshielded(command)
+            log.warning(
+                "controller %d: a command did not commit in %ds; restarting from the log",
+                self.node_id,
+                COMMAND_TIMEOUT_S,
+            )
+            self.controller = None
+            self._role_changed.set()
+            return ControllerReply(ErrorCode.NOT_CONTROLLER, self.quorum.leader_id)
+
+    async def _run_command_unshielded(self, command) -> ControllerReply:
         async with self._lock:
             controller = self.controller
             if controller is None:
