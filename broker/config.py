@@ -337,12 +337,67 @@ class ControllerSection:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GroupSection:
+    session_timeout_min_ms: int = _key(
+        6000,
+        "group.min.session.timeout.ms",
+        "Shortest session a consumer may ask for.",
+        lo=1,
+        hi=INT_MAX,
+    )
+    session_timeout_max_ms: int = _key(
+        1800000,
+        "group.max.session.timeout.ms",
+        "Longest session a consumer may ask for.",
+        lo=1,
+        hi=INT_MAX,
+    )
+    initial_rebalance_delay_ms: int = _key(
+        3000,
+        "group.initial.rebalance.delay.ms",
+        "A new group waits this long for more members before its first generation.",
+        lo=0,
+        hi=INT_MAX,
+    )
+    group_members_max: int = _key(
+        1000,
+        "group.max.size",
+        "Members one group may have.",
+        lo=1,
+        hi=INT_MAX,
+        why="Kafka: Int.MAX; every limit here is finite.",
+    )
+    offsets_topic_num_partitions: int = _key(
+        50,
+        "offsets.topic.num.partitions",
+        "Partitions of __consumer_offsets (fixed once created).",
+        lo=1,
+        hi=10000,
+    )
+    offsets_topic_replication_factor: int = _key(
+        3,
+        "offsets.topic.replication.factor",
+        "Replicas of __consumer_offsets, capped at the live brokers.",
+        lo=1,
+        hi=32767,
+    )
+    offsets_commit_timeout_ms: int = _key(
+        5000,
+        "offsets.commit.timeout.ms",
+        "How long a commit waits for the replicas.",
+        lo=1,
+        hi=INT_MAX,
+    )
+
+
 SECTIONS: dict[str, type] = {
     "broker": BrokerSection,
     "network": NetworkSection,
     "log": LogSection,
     "replication": ReplicationSection,
     "controller": ControllerSection,
+    "group": GroupSection,
 }
 
 
@@ -362,6 +417,7 @@ class BrokerConfig:
     log: LogSection = field(default_factory=LogSection)
     replication: ReplicationSection = field(default_factory=ReplicationSection)
     controller: ControllerSection = field(default_factory=ControllerSection)
+    group: GroupSection = field(default_factory=GroupSection)
     source: str = "<defaults>"
     base_dir: str = "."
 
@@ -514,6 +570,10 @@ def _check_cross_field(config: BrokerConfig) -> None:
         raise ConfigError(
             f"{config.source}: broker.node_id {config.broker.node_id} is a controller "
             f"(process_roles = {ctl.process_roles!r}) but not in controller.quorum_voters"
+        )
+    if config.group.session_timeout_min_ms > config.group.session_timeout_max_ms:
+        raise ConfigError(
+            f"{config.source}: group.session_timeout_min_ms exceeds group.session_timeout_max_ms"
         )
     if ctl.quorum_heartbeat_interval_ms >= ctl.election_timeout_ms:
         raise ConfigError(

@@ -21,6 +21,7 @@ from broker.config import BrokerConfig
 from broker.controller.controller import ControllerConfig
 from broker.controller.records import Endpoint
 from broker.controller.topics import TopicDefaults
+from broker.coordinator.config import GroupConfig
 from broker.log.log_config import LogConfig
 from broker.log.metadata_log import DurableRaftLog
 from broker.raft.core import RaftNode
@@ -109,7 +110,7 @@ class Broker:
         self.acks_waits: dict[int, AcksWait] = {}
         self._request_ids = itertools.count(1)
         self.producer_ids = (0, 0)  # [next, end) of the block this broker hands out
-        self.groups = GroupService(self)
+        self.groups = GroupService(self, _group_config(config))
         self.fetchers: FetcherManager | None = None
         advertised = config.advertised_listeners[0]
         self.advertised = (advertised.host, advertised.port)
@@ -314,6 +315,19 @@ class Broker:
     def close(self) -> None:
         self.replicas.close()
         self.storage.close()
+
+
+def _group_config(config: BrokerConfig) -> GroupConfig:
+    g = config.group
+    return GroupConfig(
+        session_timeout_min_ms=g.session_timeout_min_ms,
+        session_timeout_max_ms=g.session_timeout_max_ms,
+        initial_rebalance_delay_ms=g.initial_rebalance_delay_ms,
+        group_members_max=g.group_members_max,
+        offsets_topic_num_partitions=g.offsets_topic_num_partitions,
+        offsets_topic_replication_factor=g.offsets_topic_replication_factor,
+        offsets_commit_timeout_ms=g.offsets_commit_timeout_ms,
+    )
 
 
 def _controller_config(config: BrokerConfig) -> ControllerConfig:
