@@ -25,6 +25,8 @@ class Seeds:
     prefix: str
     test_file: str
     run_seed: Callable[..., Any]
+    soak_default: int = 10000
+    """Extra seeds under -m soak, sized so CI's soak step stays well inside its bound."""
 
     @property
     def count(self) -> int:
@@ -32,7 +34,7 @@ class Seeds:
 
     @property
     def soak_count(self) -> int:
-        return int(os.environ.get(f"{self.prefix}_SOAK_SEEDS", "20000"))
+        return int(os.environ.get(f"{self.prefix}_SOAK_SEEDS", str(self.soak_default)))
 
     def replay_command(self, seed: int) -> str:
         return f"{self.prefix}_SEED={seed} python -m pytest {self.test_file} -k replay"

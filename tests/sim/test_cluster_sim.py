@@ -15,7 +15,7 @@ import pytest
 from tests.sim.cluster_sim import run_seed
 from tests.sim.seeds import Seeds
 
-SIM = Seeds("TRILOG_CLUSTER", "tests/sim/test_cluster_sim.py", run_seed)
+SIM = Seeds("TRILOG_CLUSTER", "tests/sim/test_cluster_sim.py", run_seed, soak_default=5000)
 SEEDS = SIM.count
 CHUNK = 100
 
