@@ -68,4 +68,4 @@ async def produce_values(bootstrap: str, topic: str, values: list[bytes], partit
 async def wait_until(predicate, what: str, timeout_s: float = DEADLINE_S) -> None:
     with trio.fail_after(timeout_s):
         while not predicate():
-            await trio.sleep(0.02)
+            await trio.sleep(0.02)  # poll: waiting on a condition, bounded by a deadline

@@ -104,7 +104,7 @@ class DevCluster:
                     pytest.fail(f"trilog dev exited: {(self.data_dir / 'dev.log').read_text()}")
                 if await self._all_registered():
                     return
-                await trio.sleep(0.2)
+                await trio.sleep(0.2)  # poll: waiting on a condition, bounded by a deadline
 
     async def _all_registered(self) -> bool:
         for node_id in range(1, self.brokers + 1):

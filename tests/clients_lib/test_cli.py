@@ -29,7 +29,7 @@ def wait_for_port(port: int, process: subprocess.Popen) -> None:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.05)  # poll: waiting on a condition, bounded by a deadline
     raise RuntimeError(f"broker not listening on {port} after {STARTUP_DEADLINE_S} s")
 
 

@@ -72,7 +72,7 @@ async def test_latest_reset_waits_for_new_records(config):
                 nursery.start_soon(read_one)
                 with trio.fail_after(5):
                     while consumer.position(TP) is None:  # reset to the end, then long-poll
-                        await trio.sleep(0.01)
+                        await trio.sleep(0.01)  # poll (deadline above)
                 assert consumer.position(TP) == 3
                 await fill(bootstrap, 1)
             assert [(r.offset, r.value) for r in got] == [(3, b"0")]

@@ -66,7 +66,7 @@ def wait_until(condition: Callable[[], T], deadline_s: float, what: str) -> T:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {deadline_s:g} s (last: {last!r})")
-        time.sleep(POLL_INTERVAL_S)
+        time.sleep(POLL_INTERVAL_S)  # poll: waiting on a condition, bounded by a deadline
 
 
 # ---- raw requests -----------------------------------------------------------------------

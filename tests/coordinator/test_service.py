@@ -54,7 +54,7 @@ async def join_when_loaded(service: GroupService, **body: Any) -> dict[str, Any]
             reply = await call(service, ApiKey.JOIN_GROUP, 3, **body)
             if reply["error_code"] != ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
                 return reply
-            await trio.sleep(0.1)
+            await trio.sleep(0.1)  # poll: waiting on a condition, bounded by a deadline
 
 
 JOIN = {
@@ -84,7 +84,7 @@ async def test_find_coordinator_creates_the_offsets_topic(tmp_path, autojump_clo
         assert topic.configs["retention.ms"] == "-1" and len(topic.partitions) == 4
         with trio.fail_after(10):  # the broker's replicas follow the image, then we do
             while sorted(service.coordinators) != [0, 1, 2, 3]:
-                await trio.sleep(0.01)
+                await trio.sleep(0.01)  # poll: waiting on a condition, bounded by a deadline
         txn = await call(service, ApiKey.FIND_COORDINATOR, 1, key="tx", key_type=1)
         assert txn["error_code"] == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 
@@ -125,7 +125,7 @@ async def test_join_waits_out_the_initial_delay_then_commits_survive_restart(
         with trio.fail_after(10):
             index = partition_for("g", 4)
             while index not in service.coordinators or service.coordinators[index].loading:
-                await trio.sleep(0.01)
+                await trio.sleep(0.01)  # poll: waiting on a condition, bounded by a deadline
         fetched = await call(service, ApiKey.OFFSET_FETCH, 5, group_id="g", topics=None)
         assert fetched["topics"] == [
             {

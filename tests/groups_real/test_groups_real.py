@@ -50,11 +50,11 @@ async def test_kafka_python_and_confluent_share_one_group(tmp_path) -> None:
         try:
             with trio.fail_after(clients.DEADLINE_S):
                 while not _split_between_both(shared):
-                    await trio.sleep(0.1)
+                    await trio.sleep(0.1)  # poll: waiting on a condition, bounded by a deadline
             sent = await trio.to_thread.run_sync(clients.produce, bootstrap, "events", 6, 60, "e")
             with trio.fail_after(clients.DEADLINE_S):
                 while shared.total() < len(sent):
-                    await trio.sleep(0.1)
+                    await trio.sleep(0.1)  # poll: waiting on a condition, bounded by a deadline
         finally:
             shared.stop.set()
     by_member = {name: {p for p, _, _ in records} for name, records in shared.consumed.items()}

@@ -111,7 +111,7 @@ async def test_reassignment_completes_without_a_leader_change(tmp_path):
         await _start_reassignment(nodes, conn)
         with trio.fail_after(XFAIL_WAIT_S):
             while not _reassigned(nodes[0]):
-                await trio.sleep(0.05)
+                await trio.sleep(0.05)  # poll: waiting on a condition, bounded by a deadline
 
 
 async def test_cancel_and_list_a_stuck_reassignment(tmp_path):

@@ -104,7 +104,7 @@ def _wait_for_cluster(address: str, proc: subprocess.Popen) -> None:
             alive = [b for b in info["brokers"] if not b["fenced"]]
             if len(alive) == 3 and info["quorum"] is not None:
                 return
-        time.sleep(0.2)
+        time.sleep(0.2)  # poll: waiting on a condition, bounded by a deadline
     raise TimeoutError(f"trilog dev did not come up in {START_DEADLINE_S}s")
 
 

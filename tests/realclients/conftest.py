@@ -107,7 +107,7 @@ class BrokerProcess:
                 raise AssertionError(
                     f"broker not serving after {START_DEADLINE_S}s:\n{self.run_log()}"
                 )
-            time.sleep(POLL_INTERVAL_S)
+            time.sleep(POLL_INTERVAL_S)  # poll: waiting on a condition, bounded by a deadline
 
     def stop(self) -> int:
         """SIGTERM, wait for the exit, and return the exit code."""
@@ -152,7 +152,7 @@ class BrokerProcess:
         while (found := re.search(pattern, self.run_log())) is None:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {pattern!r} in {deadline_s}s:\n{self.run_log()}")
-            time.sleep(POLL_INTERVAL_S)
+            time.sleep(POLL_INTERVAL_S)  # poll: waiting on a condition, bounded by a deadline
         return found
 
     def earlier_runs_log(self) -> str:

@@ -95,4 +95,4 @@ async def test_closed_connection_frees_its_slot_while_a_long_poll_is_pending(bro
                     assert conn.versions
                     break
             except* KafkaClientError:
-                await trio.sleep(0.1)  # the broker may not have seen the close yet
+                await trio.sleep(0.1)  # poll: the broker may not have seen the close yet

@@ -185,7 +185,7 @@ async def wait_until(predicate, timeout_s=30.0):
     """Wait for a condition with a deadline (checked on each scheduler pass)."""
     with trio.fail_after(timeout_s):
         while not predicate():
-            await trio.sleep(0.001)
+            await trio.sleep(0.001)  # poll: waiting on a condition, bounded by a deadline
 
 
 async def test_fetch_long_poll_wakes_on_append(config):
@@ -324,7 +324,7 @@ async def test_connection_limits_refuse_extra_connections(tmp_path):
             assert await raw_exchange(host, port, request) is None  # the third is closed
         with trio.fail_after(30):
             while (payload := await raw_exchange(host, port, request)) is None:
-                await trio.sleep(0.01)  # the broker notices the closes asynchronously
+                await trio.sleep(0.01)  # poll: the broker notices the closes asynchronously
         assert decode_response(ApiKey.API_VERSIONS, 0, payload)[0] == 7
 
 

@@ -103,7 +103,7 @@ async def running_cluster(tmp_path, learners=0, dedicated=False, **controller):
         brokers = [n for n in nodes if n.config.is_broker]
         with trio.fail_after(DEADLINE_S):
             while not all(n.broker.lifecycle.unfenced.is_set() for n in brokers):
-                await trio.sleep(0.01)
+                await trio.sleep(0.01)  # poll: waiting on a condition, bounded by a deadline
         try:
             yield nodes
         finally:
@@ -113,7 +113,7 @@ async def running_cluster(tmp_path, learners=0, dedicated=False, **controller):
 async def wait_for(predicate, what: str):
     with trio.fail_after(DEADLINE_S):
         while not predicate():
-            await trio.sleep(0.01)
+            await trio.sleep(0.01)  # poll: waiting on a condition, bounded by a deadline
 
 
 def partition_state(node: Node, topic: str, index: int = 0):
