@@ -11,7 +11,6 @@ token bucket caps replication bytes per second (replication throttle).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -272,5 +271,3 @@ class FetcherManager:
         for fetcher in self.fetchers.values():
             fetcher.changed.set()
 
-
-AddressOf = Callable[[int], tuple[str, int] | None]
