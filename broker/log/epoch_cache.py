@@ -82,24 +82,8 @@ class LeaderEpochCache:
         return True
 
     def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
-        """(epoch, end offset) answering OffsetForLeaderEpoch for ``requested_epoch``.
-
-        The end offset of an epoch is the start offset of the next higher epoch
-        present, or the log end offset for the latest epoch. For an epoch this
-        replica never saw, the answer is the largest known epoch below it with
-        the start of the next one; below every known epoch, the requested epoch
-        with the earliest start offset; above every known epoch, undefined.
-        """
-        if requested_epoch == UNDEFINED_EPOCH or not self._epochs:
-            return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
-        if requested_epoch == self._epochs[-1]:
-            return requested_epoch, log_end_offset
-        higher = bisect.bisect_right(self._epochs, requested_epoch)
-        if higher == len(self._epochs):
-            return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
-        if higher == 0:
-            return requested_epoch, self._offsets[0]
-        return self._epochs[higher - 1], self._offsets[higher]
+        """(epoch, end offset) answering OffsetForLeaderEpoch; see epoch_end_offset."""
+        return epoch_end_offset(self._epochs, self._offsets, requested_epoch, log_end_offset)
 
     def truncate_from_end(self, end_offset: int, *, flush: bool = True) -> None:
         """Drop entries starting at or after ``end_offset`` (the log was truncated there)."""
@@ -139,3 +123,27 @@ class LeaderEpochCache:
         if entries != self._persisted:
             self._file.write(entries)
             self._persisted = entries
+
+
+def epoch_end_offset(
+    epochs: list[int], offsets: list[int], requested_epoch: int, log_end_offset: int
+) -> tuple[int, int]:
+    """(epoch, end offset) answering OffsetForLeaderEpoch for ``requested_epoch``, given
+    the cache's epochs and their start offsets (both ascending).
+
+    The end offset of an epoch is the start offset of the next higher epoch
+    present, or the log end offset for the latest epoch. For an epoch this
+    replica never saw, the answer is the largest known epoch below it with
+    the start of the next one; below every known epoch, the requested epoch
+    with the earliest start offset; above every known epoch, undefined.
+    """
+    if requested_epoch == UNDEFINED_EPOCH or not epochs:
+        return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
+    if requested_epoch == epochs[-1]:
+        return requested_epoch, log_end_offset
+    higher = bisect.bisect_right(epochs, requested_epoch)
+    if higher == len(epochs):
+        return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
+    if higher == 0:
+        return requested_epoch, offsets[0]
+    return epochs[higher - 1], offsets[higher]

@@ -279,7 +279,7 @@ def test_token_bucket_allows_the_rate_with_one_second_of_burst(autojump_clock):
         assert bucket.allowance() == 1000
         bucket.spend(1000)
         assert bucket.allowance() == 0
-        await trio.sleep(0.5)
+        await trio.sleep(0.5)  # virtual time (autojump clock): elapses at once
         assert 450 <= bucket.allowance() <= 550
         assert TokenBucket(-1).allowance() is None
 

@@ -39,7 +39,7 @@ class Client:
 
 def delayed(payload: bytes, seconds: float):
     async def run():
-        await trio.sleep(seconds)
+        await trio.sleep(seconds)  # virtual time (autojump clock): elapses at once
         return payload
 
     return run
@@ -100,7 +100,7 @@ async def test_inflight_limit_stops_reading(autojump_clock):
         client, _ = await run_connection(nursery, dispatch)
         for n in range(10):
             await client.send(bytes([n]))
-        await trio.sleep(1)
+        await trio.sleep(1)  # virtual time (autojump clock): elapses at once
         # the writer holds one, the channel holds the limit, the reader blocks on one more
         assert len(dispatched) <= LIMITS.inflight_requests_max + 2
         release.set()
@@ -142,7 +142,7 @@ async def test_stop_reading_answers_what_was_read_then_closes(autojump_clock):
     async with trio.open_nursery() as nursery:
         client, connection = await run_connection(nursery, lambda f: delayed(f, 5))
         await client.send(b"one")
-        await trio.sleep(1)
+        await trio.sleep(1)  # virtual time (autojump clock): elapses at once
         connection.stop_reading()
         assert await client.receive() == b"one"
         assert await client.receive() is None

@@ -21,6 +21,7 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
+from broker.log.epoch_cache import epoch_end_offset
 from broker.log.log import UnexpectedAppendOffset
 from protocol.batch import (
     CorruptBatchError,
@@ -140,16 +141,7 @@ class MemoryEpochCache:
         return True
 
     def end_offset_for(self, requested_epoch: int, log_end_offset: int) -> tuple[int, int]:
-        if requested_epoch == UNDEFINED_EPOCH or not self._epochs:
-            return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
-        if requested_epoch == self._epochs[-1]:
-            return requested_epoch, log_end_offset
-        higher = bisect.bisect_right(self._epochs, requested_epoch)
-        if higher == len(self._epochs):
-            return UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
-        if higher == 0:
-            return requested_epoch, self._offsets[0]
-        return self._epochs[higher - 1], self._offsets[higher]
+        return epoch_end_offset(self._epochs, self._offsets, requested_epoch, log_end_offset)
 
     def truncate_from_end(self, end_offset: int, *, flush: bool = True) -> None:
         cut = bisect.bisect_left(self._offsets, end_offset)
